@@ -1,0 +1,81 @@
+"""The ``callback`` command: a root group and one module per noun."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+from callback import __version__
+from callback.cli.context import AppContext
+from callback.errors import CallbackError
+
+
+class CallbackGroup(click.Group):
+    """The root group: turns expected failures into one clean line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CallbackError as exc:
+            raise click.ClickException(str(exc)) from None
+        except sa.exc.OperationalError as exc:
+            raise click.ClickException(f"database error: {exc.orig}") from None
+
+
+@click.group(cls=CallbackGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="callback")
+@click.option(
+    "--database",
+    metavar="URL",
+    help="Database URL, e.g. sqlite:///callback.db or postgresql://user@host/db "
+    "(also CALLBACK_DATABASE_URL or database_url in callback.toml).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="Settings file to read instead of ./callback.toml (also CALLBACK_CONFIG).",
+)
+@click.option("--actor", help="Who is making changes, for the audit log (default: your login).")
+@click.option("-v", "--verbose", count=True, help="Log more to stderr; twice for SQL.")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    database: str | None,
+    config_file: str | None,
+    actor: str | None,
+    verbose: int,
+) -> None:
+    """Callback surveys of service cases, hotline spot checks and accurate sampling frames.
+
+    \b
+    Quick start:
+      callback init                      create ./callback.db
+      callback cases import export.csv   import a service centre's export
+      callback frame summary             see what the frame holds
+    """
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if verbose >= 2:
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
+    ctx.obj = AppContext({"database_url": database, "actor": actor}, config_file)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def _register() -> None:
+    from callback.cli import cases, db, frame
+
+    cli.add_command(db.init)
+    cli.add_command(db.db)
+    cli.add_command(cases.cases)
+    cli.add_command(frame.frame)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="callback")

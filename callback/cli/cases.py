@@ -1,0 +1,164 @@
+"""``callback cases``: import service cases exported by service centres."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from callback.cli.context import AppContext, pass_app
+from callback.cli.output import echo_json
+from callback.importing import ImportOptions, ImportResult, import_file
+from callback.sources import Layout, Source, load_mapping
+
+
+@click.group()
+def cases() -> None:
+    """Service cases (办件): import them from service-centre exports."""
+
+
+@cases.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False),
+    help="TOML file naming the columns (and channel or applicant-type values) of an unusual "
+    "layout; see docs/importing.md.",
+)
+@click.option(
+    "--encoding",
+    help="Encoding of CSV files, when detection (UTF-8, UTF-8 with BOM, UTF-16, GB18030) "
+    "is not enough.",
+)
+@click.option(
+    "--sheet", help="Sheet of an XLSX workbook to read (default: the first with a header)."
+)
+@click.option(
+    "--rejects-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for FILE.rejects.csv (default: beside each file).",
+)
+@click.option(
+    "--default-area-code",
+    help="Area code for landlines typed without one (default 0571, or the setting).",
+)
+@click.option("--dry-run", is_flag=True, help="Check everything and report, but store nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@pass_app
+def import_(
+    app: AppContext,
+    files: tuple[str, ...],
+    mapping: str | None,
+    encoding: str | None,
+    sheet: str | None,
+    rejects_dir: Path | None,
+    default_area_code: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Import cases from CSV or XLSX exports, each file in one transaction.
+
+    Re-importing a file changes nothing; a case whose facts changed is updated and the
+    change is written to the audit log. Rows that cannot be imported, and values that were
+    kept but flagged (a fake phone number, say), are listed with their row, field and reason
+    in FILE.rejects.csv.
+
+    \b
+    Examples:
+      callback cases import 2018-06.csv 2018-07.xlsx
+      callback cases import --mapping layout.toml export.csv
+      callback cases import --dry-run export.csv
+    """
+    app.override(default_area_code=default_area_code)
+    settings = app.settings
+    engine = app.database()
+    options = ImportOptions(
+        mapping=load_mapping(mapping),
+        encoding=encoding,
+        sheet=sheet,
+        rejects_dir=rejects_dir,
+        dry_run=dry_run,
+    )
+    if rejects_dir is not None:
+        rejects_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for path in files:
+        with _Progress(Path(path).name) as progress:
+            result = import_file(
+                engine, path, settings, options, progress=progress.update, on_start=progress.start
+            )
+        results.append(result)
+        if not as_json:
+            _report(result)
+    if as_json:
+        echo_json([asdict(r) | {"rows_per_second": round(r.rows_per_second)} for r in results])
+
+
+def _report(result: ImportResult) -> None:
+    name = Path(result.path).name
+    verb = "would be" if result.dry_run else ""
+    click.echo(
+        f"{name}: read {result.rows_read:,} rows: {result.inserted:,} inserted, "
+        f"{result.updated:,} updated, {result.unchanged:,} unchanged, "
+        f"{result.rejected:,} rejected {verb}".rstrip()
+    )
+    if result.without_valid_phone:
+        click.echo(f"  {result.without_valid_phone:,} cases have no valid phone number")
+    if result.rejects_path:
+        click.echo(
+            f"  {result.rejected:,} rejected rows and {result.warnings:,} warnings "
+            f"are listed in {result.rejects_path}"
+        )
+    if result.earlier:
+        batch, when, who = result.earlier[-1]
+        click.echo(
+            f"  this file was imported before (batch {batch}, {when:%Y-%m-%d %H:%M} UTC, by {who})",
+            err=True,
+        )
+    if result.dry_run:
+        click.echo("  dry run: nothing was stored", err=True)
+    click.echo(
+        f"  {result.seconds:.1f} s, {result.rows_per_second:,.0f} rows/s "
+        f"({result.encoding or result.sheet})",
+        err=True,
+    )
+
+
+class _Progress:
+    """A progress bar on stderr, shown once a file takes more than a moment."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+        self.done = 0
+        self.started = time.monotonic()
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def start(self, source: Source, layout: Layout) -> None:
+        click.echo(f"{source.name}: columns {layout.describe()}", err=True)
+        self.bar = click.progressbar(
+            length=max(source.size, 1),
+            label=self.label,
+            file=sys.stderr,
+            show_eta=True,
+            item_show_func=lambda rows: f"{rows:,} rows" if rows else None,
+        )
+        self.bar.__enter__()
+
+    def update(self, position: int, rows: int) -> None:
+        if self.bar is None:
+            return
+        rate = rows / max(time.monotonic() - self.started, 1e-6)
+        self.bar.update(max(position - self.done, 0), current_item=rows)
+        self.bar.label = f"{self.label} {rate:,.0f} rows/s"
+        self.done = position
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)

@@ -1,0 +1,51 @@
+"""What every command needs: the settings and a database engine, both made on first use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from sqlalchemy.engine import Engine
+
+from callback.config import Settings, load_settings
+from callback.db import create_engine
+from callback.migrate import require_current
+
+
+class AppContext:
+    def __init__(self, options: dict[str, Any], config_file: str | None) -> None:
+        self._options = options
+        self._config_file = config_file
+        self._settings: Settings | None = None
+        self._engine: Engine | None = None
+
+    def override(self, **options: Any) -> None:
+        """Let a command's own options take precedence, before the settings are first read."""
+        if self._settings is not None:
+            raise RuntimeError("settings were read before a command overrode them")
+        self._options.update({k: v for k, v in options.items() if v is not None})
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self._options, config_file=self._config_file)
+        return self._settings
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, without checking the schema (for init and db commands)."""
+        if self._engine is None:
+            self._engine = create_engine(self.settings.database_url)
+        return self._engine
+
+    def database(self) -> Engine:
+        """The engine of a database that is at the newest schema revision."""
+        require_current(self.engine)
+        return self.engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+pass_app = click.make_pass_decorator(AppContext)

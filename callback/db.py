@@ -1,0 +1,98 @@
+"""Engine and connection factories; nothing connects at import time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+
+from callback.errors import ConfigError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Return ``url`` with PostgreSQL pointed at psycopg 3, the driver callback is tested on."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        raise ConfigError(f"not a database URL: {url!r}") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def create_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """Create an engine configured the way callback needs the database to behave.
+
+    SQLite gets WAL (readers never block the writer), foreign keys, a busy timeout, and explicit
+    transaction control so that ``immediate()`` can take the write lock at BEGIN.
+    """
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        kwargs.setdefault("connect_args", {})
+        kwargs["connect_args"].setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+        engine = sa.create_engine(parsed, **kwargs)
+        _configure_sqlite(engine)
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = sa.create_engine(parsed, **kwargs)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # pysqlite opens transactions lazily and on its own terms; take that over (the recipe from
+    # SQLAlchemy's SQLite dialect documentation) so BEGIN and BEGIN IMMEDIATE are ours to choose.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        in_memory = engine.url.database in (None, "", ":memory:")
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # NORMAL is durable in WAL mode except for the last transactions before a power cut.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def is_sqlite(bind: Engine | Connection) -> bool:
+    return bind.dialect.name == "sqlite"
+
+
+@contextmanager
+def immediate(engine: Engine) -> Iterator[Connection]:
+    """Open a write transaction that holds the write lock from its first statement.
+
+    On SQLite this is ``BEGIN IMMEDIATE``, so two writers queue at BEGIN instead of one failing
+    with "database is locked" when it upgrades a read lock. Other databases lock per row.
+    """
+    with engine.connect() as conn:
+        conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def bulk_pragmas(conn: Connection) -> Iterator[None]:
+    """Give a long bulk write on SQLite a page cache large enough for its index pages."""
+    if not is_sqlite(conn):
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    # Negative means KiB: 64 MiB keeps the indexes of a million-row import in memory.
+    conn.exec_driver_sql("PRAGMA cache_size=-65536")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size={int(before)}")
