@@ -1,0 +1,156 @@
+"""The dialer contract: how callback asks a telephony backend to place a call and hears back.
+
+Calls are asynchronous by nature. The core writes an attempt row, then asks a dialer to
+``start`` the call; the dialer returns the provider's call id at once and later reports what
+happened as ``CallEvent``s through the one ``EventSink`` it was given. Dialers never touch the
+database. An interactive dialer (IVR) also asks the core for the next prompt of the survey
+session and hands back what the caller keyed or said (see ``callback.surveys``).
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+
+class EventKind(enum.StrEnum):
+    """What a dialer can say about a call, in the order a call usually lives them."""
+
+    QUEUED = "queued"  # accepted by the provider, not yet ringing
+    RINGING = "ringing"
+    ANSWERED = "answered"  # a person (or, not yet known, someone) picked up
+    MACHINE = "machine"  # an answering machine or voicemail picked up
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"  # rang until the ring timeout, or the callee declined
+    WRONG_NUMBER = "wrong-number"  # the network says the number does not exist (404, 484, 604)
+    FAILED = "failed"  # the call could not be placed (network or provider error)
+    COMPLETED = "completed"  # the call ended after being answered
+
+
+#: Events after which nothing more will be heard of a call.
+FINAL_EVENTS = frozenset(
+    {EventKind.BUSY, EventKind.NO_ANSWER, EventKind.WRONG_NUMBER, EventKind.FAILED,
+     EventKind.COMPLETED}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """What the core asks a dialer to do: call ``to`` for attempt ``attempt_id``."""
+
+    attempt_id: int
+    #: The number to dial, E.164 (+8613812345678). Only the dialer and the agent see it whole.
+    to: str
+    #: The caller id to present, E.164, or None for the trunk's default.
+    caller_id: str | None = None
+    #: Extension to key after answer (DTMF), e.g. "8001".
+    extension: str | None = None
+    #: Seconds to let it ring before giving up.
+    ring_timeout: int = 30
+    #: The survey script this call runs (interactive dialers fetch prompts for it).
+    script: str | None = None
+    #: Anything else a dialer may use (campaign name, unit, language).
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """Something a dialer learnt about a call."""
+
+    attempt_id: int
+    provider_call_id: str
+    kind: EventKind
+    at: datetime  # timezone-aware
+    #: The provider's own words: SIP status code, Twilio CallStatus and AnsweredBy, ...
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+EventSink = Callable[[CallEvent], None]
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """Limits the dispatcher must respect for a dialer (Twilio's default is 1 call/second)."""
+
+    calls_per_second: float = 1.0
+    max_concurrent: int = 1
+
+
+class Dialer(ABC):
+    """A telephony backend. Subclasses are registered by plugins under a unique name.
+
+    ``settings`` is the dialer's table of callback.toml (``[dialers.<name>]``); ``events`` is
+    where every CallEvent goes. Vendor clients are built lazily, so a dialer can be listed
+    without its SDK being importable.
+    """
+
+    #: True when the dialer runs the survey itself (IVR); False when a person talks (manual).
+    interactive: ClassVar[bool] = False
+
+    def __init__(self, settings: Mapping[str, Any], events: EventSink) -> None:
+        self.settings = settings
+        self.events = events
+
+    @property
+    def pacing(self) -> Pacing:
+        return Pacing()
+
+    @abstractmethod
+    def start(self, call: CallRequest) -> str:
+        """Place the call and return the provider's call id at once; never wait for it."""
+
+    def hangup(self, provider_call_id: str) -> None:  # noqa: B027 - optional for dialers
+        """End a call in progress (graceful stop, deadline). Default: nothing to do."""
+
+    def status(self, provider_call_id: str) -> CallEvent | None:
+        """Ask the provider what became of a call (after a crash); None if it cannot say."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional for dialers
+        """Release connections and threads."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What an interactive dialer must do next on a call: say or play a prompt, then listen.
+
+    The core builds turns from the survey session (callback.surveys); dialers render them
+    (TwiML ``<Say>``/``<Play>`` inside ``<Gather>``, or SIP audio playback and RFC 2833 digits).
+    """
+
+    #: Text to speak (Mandarin by default); always present, used when there is no audio.
+    text: str
+    #: Path of a recorded or synthesised prompt (8 kHz mono WAV for SIP), or None.
+    audio: str | None = None
+    #: BCP 47 language of ``text``: "cmn-CN" (Mandarin), "en-US".
+    language: str = "cmn-CN"
+    #: "digits" to collect keypad input, "speech" for speech, "digits speech" for either,
+    #: "" to only speak (e.g. a goodbye).
+    expect: str = "digits"
+    #: Stop collecting after this many digits (1 for a menu choice).
+    max_digits: int = 1
+    #: A key that ends input early ("#" after a phone number), or "".
+    finish_on_key: str = ""
+    #: Seconds of silence before the dialer answers with no input.
+    timeout_seconds: int = 8
+    #: True when the call should end after this turn is spoken.
+    hangup: bool = False
+
+
+class Conversation(ABC):
+    """The core's side of an IVR call, handed to interactive dialers.
+
+    Dialers call ``begin`` when a person answers and ``reply`` with each input; both return
+    the next Turn. ``digits`` is "" and ``speech`` None when the caller said nothing before
+    the timeout. Calls for unknown or finished attempts get a polite goodbye turn.
+    """
+
+    @abstractmethod
+    def begin(self, attempt_id: int) -> Turn: ...
+
+    @abstractmethod
+    def reply(self, attempt_id: int, digits: str, speech: str | None = None) -> Turn: ...
