@@ -71,16 +71,26 @@ def is_sqlite(bind: Engine | Connection) -> bool:
 
 
 @contextmanager
-def immediate(engine: Engine) -> Iterator[Connection]:
+def immediate(engine: Engine, commit: bool = True) -> Iterator[Connection]:
     """Open a write transaction that holds the write lock from its first statement.
 
     On SQLite this is ``BEGIN IMMEDIATE``, so two writers queue at BEGIN instead of one failing
     with "database is locked" when it upgrades a read lock. Other databases lock per row.
+    The transaction commits at the end unless ``commit`` is False (a dry run); an exception
+    always rolls it back.
     """
     with engine.connect() as conn:
         conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-        with conn.begin():
+        transaction = conn.begin()
+        try:
             yield conn
+        except BaseException:
+            transaction.rollback()
+            raise
+        if commit:
+            transaction.commit()
+        else:
+            transaction.rollback()
 
 
 @contextmanager

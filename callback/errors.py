@@ -27,9 +27,14 @@ class ImportFileError(CallbackError):
 
     def __init__(self, path: str, message: str, row: int | None = None) -> None:
         self.path = path
+        self.message = message
         self.row = row
         where = f"{path}, row {row}" if row is not None else path
         super().__init__(f"{where}: {message}")
+
+    def __reduce__(self) -> tuple[type[ImportFileError], tuple[str, str, int | None]]:
+        # Raised in the reader process and re-raised here: keep it picklable.
+        return (type(self), (self.path, self.message, self.row))
 
 
 class MappingError(CallbackError):

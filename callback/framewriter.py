@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from callback.bulk import BulkInsert
 from callback.models import AuditEntry, Case, Contact, ContactSource, Unit, UnitKind
 from callback.records import CaseRecord, Chunk
 
@@ -33,10 +35,12 @@ class WriteCounts:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    #: Rows whose case number came earlier in the file with other facts.
+    rejected: int = 0
 
 
 class Repeat(NamedTuple):
-    """A case number met again in the same file."""
+    """A case number met again in the same file: identical (kept) or conflicting (rejected)."""
 
     record: CaseRecord
     earlier_row: int
@@ -55,12 +59,8 @@ _CASE_COLUMNS = (
     "contact_name",
     "handled_at",
     "channel",
-    "created_batch_id",
-    "batch_id",
     "source_row",
     "source_fingerprint",
-    "created_at",
-    "updated_at",
 )
 _CONTACT_COLUMNS = (
     "id",
@@ -71,9 +71,6 @@ _CONTACT_COLUMNS = (
     "extension",
     "kind",
     "validity",
-    "source",
-    "batch_id",
-    "created_at",
 )
 
 _PHONE_FIELDS = ("raw", "e164", "extension", "kind", "validity")
@@ -82,75 +79,6 @@ cases_t = Case.__table__
 contacts_t = Contact.__table__
 units_t = Unit.__table__
 audit_t = AuditEntry.__table__
-
-
-class BulkInsert:
-    """Insert many rows of plain tuples as fast as the database allows.
-
-    SQLite: the driver's executemany (SQLAlchemy's per-row parameter processing would cost
-    four times as much). PostgreSQL: COPY. Others: Core executemany.
-    """
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.dialect = conn.dialect.name
-
-    def timestamp(self, value: datetime) -> Any:
-        if self.dialect == "sqlite":
-            # UTCDateTime's storage format on SQLite, written without going through it.
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
-        return value
-
-    def utc_text(self, text: str) -> Any:
-        """A UTC ``YYYY-MM-DD HH:MM:SS`` as this database takes it in bulk."""
-        if self.dialect == "sqlite":
-            return text + ".000000"
-        if self.dialect == "postgresql":
-            return text + "+00"  # COPY parses it as timestamptz
-        return datetime.fromisoformat(text + "+00:00")
-
-    def __call__(
-        self, table: sa.Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
-    ) -> None:
-        if not rows:
-            return
-        if self.dialect == "sqlite":
-            placeholders = ", ".join("?" * len(columns))
-            sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})"
-            self.conn.exec_driver_sql(sql, rows)
-        elif self.dialect == "postgresql":
-            cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            self.conn.execute(sa.insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
-
-    def allocate_ids(self, table: sa.Table, count: int) -> Sequence[int]:
-        """Reserve ``count`` primary keys, so that children can point at rows not yet written."""
-        if self.dialect == "postgresql":
-            sequence = self.conn.exec_driver_sql(
-                f"SELECT pg_get_serial_sequence('{table.name}', 'id')"
-            ).scalar_one()
-            return (
-                self.conn.execute(
-                    sa.text("SELECT nextval(:seq) FROM generate_series(1, :n)"),
-                    {"seq": sequence, "n": count},
-                )
-                .scalars()
-                .all()
-            )
-        # Elsewhere the import holds the write lock (BEGIN IMMEDIATE), so max(id) is ours.
-        key = ("next_id", table.name)
-        start = self.conn.info.get(key)
-        if start is None:
-            start = (self.conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0) + 1
-        self.conn.info[key] = start + count
-        return range(start, start + count)
-
-    def forget_ids(self) -> None:
-        for key in [k for k in self.conn.info if isinstance(k, tuple) and k[0] == "next_id"]:
-            del self.conn.info[key]
 
 
 class FrameWriter:
@@ -179,6 +107,8 @@ class FrameWriter:
         # looking anything up; a repeated case number makes the insert fail, and then that
         # chunk, and every later one, goes the careful way.
         self.optimistic = conn.execute(sa.select(cases_t.c.id).limit(1)).first() is None
+        #: Which existing cases this file named, and at which row.
+        self.seen = SeenRows()
 
     def unit_id(self, name: str, kind: str) -> int:
         found = self.units.get(name)
@@ -263,8 +193,18 @@ class FrameWriter:
                 new.append(record)
                 continue
             identical = old.source_fingerprint == record.fingerprint()
-            if old.batch_id == self.batch_id:
-                repeats.append(Repeat(record, old.source_row, identical))
+            # A case the file named before: written in this batch, or left as it was.
+            earlier = old.source_row if old.batch_id == self.batch_id else self.seen.get(old.id)
+            if earlier:
+                # Either row may be the right one; applying the later would make a second
+                # import of the same file flip the case back and forth. Keep the first.
+                repeats.append(Repeat(record, earlier, identical))
+                if identical:
+                    counts.unchanged += 1
+                else:
+                    counts.rejected += 1
+                continue
+            self.seen.set(old.id, record.row)
             if identical:
                 counts.unchanged += 1
             else:
@@ -280,7 +220,7 @@ class FrameWriter:
         if not len(chunk):
             return
         ids = self.bulk.allocate_ids(cases_t, len(chunk))
-        units, batch, now = self.units, self.batch_id, self._now_db
+        units = self.units
         self.bulk(
             cases_t,
             _CASE_COLUMNS,
@@ -297,14 +237,12 @@ class FrameWriter:
                     chunk.contact_name,
                     map(self.bulk.utc_text, chunk.handled_at),
                     chunk.channel,
-                    repeat(batch),
-                    repeat(batch),
                     chunk.rows,
                     chunk.fingerprint,
-                    repeat(now),
-                    repeat(now),
+                    strict=True,
                 )
             ),
+            {"created_batch_id": self.batch_id, "batch_id": self.batch_id},
         )
         self._insert_contacts(
             list(map(ids.__getitem__, chunk.contact_of)),
@@ -321,9 +259,10 @@ class FrameWriter:
         if not case_ids:
             return []
         ids = self.bulk.allocate_ids(contacts_t, len(case_ids))
-        source, batch, now = ContactSource.IMPORT.value, self.batch_id, self._now_db
-        rows = list(zip(ids, case_ids, *columns, repeat(source), repeat(batch), repeat(now)))
-        self.bulk(contacts_t, _CONTACT_COLUMNS, rows)
+        rows = list(zip(ids, case_ids, *columns, strict=True))
+        constants = {"source": ContactSource.IMPORT.value, "batch_id": self.batch_id,
+                     "created_at": self._now_db}  # fmt: skip
+        self.bulk(contacts_t, _CONTACT_COLUMNS, rows, constants)
         return ids
 
     def _update(self, case_id: int, record: CaseRecord) -> None:
@@ -357,10 +296,7 @@ class FrameWriter:
         if values:
             self._audit("case.update", "case", case_id, case_id, before, after, reason)
         values.update(
-            batch_id=self.batch_id,
-            source_row=record.row,
-            source_fingerprint=record.fingerprint(),
-            updated_at=self.now,
+            batch_id=self.batch_id, source_row=record.row, source_fingerprint=record.fingerprint()
         )
         self.conn.execute(sa.update(cases_t).where(cases_t.c.id == case_id).values(**values))
         self._update_contacts(case_id, record, reason)
@@ -434,6 +370,33 @@ class FrameWriter:
                 batch_id=self.batch_id,
             )
         )
+
+
+class SeenRows:
+    """Case id → the row of this file that named it, at 4 bytes a case.
+
+    Case ids are dense integers, so an array indexed by id holds a million cases in 4 MB
+    where a dict would take 100 MB; ids beyond the array's reach go to a dict.
+    """
+
+    _LIMIT = 32_000_000
+
+    def __init__(self) -> None:
+        self._rows = array("I")
+        self._far: dict[int, int] = {}
+
+    def get(self, case_id: int) -> int:
+        if case_id < len(self._rows):
+            return self._rows[case_id]
+        return self._far.get(case_id, 0)
+
+    def set(self, case_id: int, row: int) -> None:
+        if case_id >= self._LIMIT:
+            self._far[case_id] = row
+            return
+        if case_id >= len(self._rows):
+            self._rows.extend(repeat(0, case_id + 1 - len(self._rows) + 65_536))
+        self._rows[case_id] = row
 
 
 def _jsonable(value: Any) -> Any:

@@ -107,11 +107,11 @@ class PhoneParser:
         self._fixed_lengths = fixed.lengths & general.lengths
         if 11 not in mobile.lengths:  # pragma: no cover - metadata change
             raise RuntimeError("phonenumbers no longer knows Chinese mobiles as 11 digits")
-        #: fullmatch ⇔ parse_cell(text) is [Phone(text, "+86" + text, mobile, valid)]: an
-        #: 11-digit mobile that is neither special nor fake. For whole columns at C speed.
-        self.clean_mobile = re.compile(
-            rf"(?=1\d{{10}}$)(?!{_FAKE_LOOKAHEAD}){self._fast_mobile.pattern}", re.ASCII
-        )
+        #: fullmatch and not in FAKE_MOBILES ⇔ parse_cell(text) is
+        #: [Phone(text, "+86" + text, mobile, valid)]: an 11-digit mobile that is neither
+        #: special nor fake. Split in two because a set lookup decides "fake" four times
+        #: faster than a regex; both work on whole columns at C speed.
+        self.mobile_number = re.compile(rf"(?=1\d{{10}}$){self._fast_mobile.pattern}", re.ASCII)
         #: fullmatch ⇔ a landline written as digits with its area code (dashes removed), that
         #: parse_cell gives as a valid landline without extension.
         lengths = "|".join(rf"\d{{{n}}}" for n in sorted(self._fixed_lengths))
@@ -177,13 +177,9 @@ class PhoneParser:
     def _fast(self, raw: str, national: str, extension: str | None) -> Phone | None:
         """Classify the common shapes from the compiled metadata, or return None to defer."""
         if len(national) == 11 and national[0] == "1":
-            if self.clean_mobile.fullmatch(national):
+            if self.mobile_number.fullmatch(national) and national not in FAKE_MOBILES:
                 return Phone(raw, COUNTRY_CODE + national, _MOBILE, extension, _VALID)
-        elif (
-            national[:1] == "0"
-            and len(national) - 1 in self._fixed_lengths
-            and self._fast_fixed.fullmatch(national, 1)
-        ):
+        elif national[:1] == "0" and self.clean_landline.fullmatch(national):
             return Phone(raw, COUNTRY_CODE + national[1:], _LANDLINE, extension, _VALID)
         return None
 
@@ -243,6 +239,19 @@ def _fake_lookahead() -> str:
 
 
 _FAKE_LOOKAHEAD = _fake_lookahead()
+
+
+def _fake_mobiles() -> frozenset[str]:
+    """Every 11-digit number starting with 1 that _fake_reason calls fake (about 1,100)."""
+    tails = {d * 8 for d in "0123456789"} | _PLACEHOLDER_TAILS
+    found = {f"1{a}{b}{tail}" for a in "0123456789" for b in "0123456789" for tail in tails}
+    runs = {_ASCENDING[i : i + 11] for i in range(len(_ASCENDING) - 10)}
+    runs |= {d + _ASCENDING[i : i + 10] for d in "0123456789" for i in range(len(_ASCENDING) - 9)}
+    return frozenset(found | {r for r in runs if r.startswith("1")})
+
+
+#: Fake-looking mobiles, for a set lookup instead of a regex on the hot path.
+FAKE_MOBILES = _fake_mobiles()
 
 
 def _same_digit(digits: str) -> bool:

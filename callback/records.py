@@ -94,6 +94,7 @@ class Chunk:
     contact_extension: list[str | None] = field(default_factory=list)
     contact_kind: list[str | None] = field(default_factory=list)
     contact_validity: list[str] = field(default_factory=list)
+    contact_reason: list[str | None] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     rows_read: int = 0
     rejected: int = 0
@@ -114,10 +115,10 @@ class Chunk:
             self.contact_kind,
             self.contact_extension,
             self.contact_validity,
+            self.contact_reason,
             strict=True,
         ):
-            raw, e164, kind, extension, validity = fields
-            phones[index].append(Phone(raw, e164, kind, extension, validity))
+            phones[index].append(Phone(*fields))
         columns = [getattr(self, name) for name in FACTS]
         records = [
             CaseRecord(row, *facts, tuple(found))
@@ -141,6 +142,7 @@ class Chunk:
             self.contact_extension.append(phone.extension)
             self.contact_kind.append(phone.kind)
             self.contact_validity.append(phone.validity)
+            self.contact_reason.append(phone.reason)
 
     @classmethod
     def of_records(cls, records: list[CaseRecord]) -> Chunk:

@@ -247,11 +247,11 @@ class Source:
     encoding: str | None = None
     sheet: str | None = None
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, checksum: bool = True) -> None:
         self.path = path
         self.name = str(path)
         self.size = path.stat().st_size
-        self.sha256 = _sha256(path)
+        self.sha256 = _sha256(path) if checksum else ""
         self._number = 0  # rows read so far, empty ones included
 
     def read(self, size: int) -> list[tuple[int, list[Any]]]:
@@ -259,7 +259,20 @@ class Source:
 
         Empty rows are skipped but counted; an empty list means the end.
         """
+        while True:
+            block = self._read_block(size)
+            if not block:
+                return []
+            numbered = self._numbered(block)
+            if numbered:
+                return numbered
+
+    def _read_block(self, size: int) -> list[list[Any]]:
+        """The next ``size`` raw rows, empty ones included; fewer only at the end."""
         raise NotImplementedError
+
+    def _filled(self, block: list[list[Any]]) -> list[bool]:
+        return list(map(any, block))
 
     def rows(self) -> Iterator[tuple[int, list[Any]]]:
         """Yield the rows one by one (for finding the header)."""
@@ -271,7 +284,8 @@ class Source:
         while batch := self.read(size):
             yield batch
 
-    def _numbered(self, block: list[Any], filled: list[bool]) -> list[tuple[int, list[Any]]]:
+    def _numbered(self, block: list[list[Any]]) -> list[tuple[int, list[Any]]]:
+        filled = self._filled(block)
         start = self._number + 1
         self._number += len(block)
         numbered = list(zip(range(start, start + len(block)), block, strict=True))
@@ -288,27 +302,30 @@ class Source:
         pass
 
 
-def open_source(path: str | Path, encoding: str | None = None, sheet: str | None = None) -> Source:
+def open_source(
+    path: str | Path, encoding: str | None = None, sheet: str | None = None, checksum: bool = True
+) -> Source:
+    """Open a CSV or XLSX export; ``checksum`` computes its SHA-256 (a pass over the file)."""
     path = Path(path)
     if not path.is_file():
         raise ImportFileError(str(path), "file not found")
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        return XlsxSource(path, sheet)
+        return XlsxSource(path, sheet, checksum)
     if suffix == ".xls":
         raise ImportFileError(
             str(path), "old Excel .xls files are not read: save the sheet as .xlsx or CSV"
         )
     if sheet is not None:
         raise ImportFileError(str(path), "--sheet applies to workbooks, and this is a CSV file")
-    return CsvSource(path, encoding)
+    return CsvSource(path, encoding, checksum)
 
 
 class CsvSource(Source):
     format = "csv"
 
-    def __init__(self, path: Path, encoding: str | None) -> None:
-        super().__init__(path)
+    def __init__(self, path: Path, encoding: str | None, checksum: bool = True) -> None:
+        super().__init__(path, checksum)
         with path.open("rb") as raw:
             sample = raw.read(ENCODING_SAMPLE)
         if encoding is None:
@@ -324,21 +341,21 @@ class CsvSource(Source):
         self._text = io.TextIOWrapper(self._raw, encoding=encoding, newline="")
         self._reader = csv.reader(self._text, delimiter=self.delimiter)
 
-    def read(self, size: int) -> list[tuple[int, list[Any]]]:
+    def _read_block(self, size: int) -> list[list[Any]]:
         # islice, map and zip keep the loop over rows in C: this runs a million times.
         try:
-            block = list(islice(self._reader, size))
+            return list(islice(self._reader, size))
         except UnicodeDecodeError as exc:
+            line = _first_undecodable_line(self.path, self.encoding or "utf-8")
             raise ImportFileError(
                 self.name,
-                f"near line {self._reader.line_num + 1}: bytes that are not {self.encoding} "
-                f"({exc.reason}); the file mixes encodings or is in another one: pass --encoding",
+                f"line {line}: bytes that are not {self.encoding} ({exc.reason}); the file "
+                "mixes encodings or is in another one: pass --encoding",
             ) from None
         except csv.Error as exc:
             raise ImportFileError(
                 self.name, f"near line {self._reader.line_num}: broken CSV: {exc}"
             ) from None
-        return self._numbered(block, list(map(any, block)))
 
     @property
     def position(self) -> int:
@@ -380,8 +397,8 @@ def _delimiter(text: str) -> str:
 class XlsxSource(Source):
     format = "xlsx"
 
-    def __init__(self, path: Path, sheet: str | None) -> None:
-        super().__init__(path)
+    def __init__(self, path: Path, sheet: str | None, checksum: bool = True) -> None:
+        super().__init__(path, checksum)
         from openpyxl import load_workbook  # imported here: it costs 0.2 s and CSV needs none of it
 
         try:
@@ -403,10 +420,11 @@ class XlsxSource(Source):
         self._rows = worksheet.iter_rows(values_only=True)
         self._number = 0
 
-    def read(self, size: int) -> list[tuple[int, list[Any]]]:
-        block = [list(cells) for cells in islice(self._rows, size)]
-        filled = [any(c is not None and c != "" for c in cells) for cells in block]
-        return self._numbered(block, filled)
+    def _read_block(self, size: int) -> list[list[Any]]:
+        return [list(cells) for cells in islice(self._rows, size)]
+
+    def _filled(self, block: list[list[Any]]) -> list[bool]:
+        return [any(c is not None and c != "" for c in cells) for cells in block]
 
     @property
     def position(self) -> int:
@@ -414,6 +432,20 @@ class XlsxSource(Source):
 
     def close(self) -> None:
         self._book.close()
+
+
+def _first_undecodable_line(path: Path, encoding: str) -> int:
+    """The line where decoding fails: the reader decodes ahead in blocks, so its own count
+    would be off by a block. Only runs when the import has already failed."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    lines = 1
+    with path.open("rb") as raw:
+        for block in raw:
+            try:
+                lines += decoder.decode(block).count("\n")
+            except UnicodeDecodeError:
+                return lines
+    return lines
 
 
 def _sha256(path: Path) -> str:

@@ -69,8 +69,6 @@ def upgrade() -> None:
         sa.Column("batch_id", sa.Integer(), nullable=True),
         sa.Column("source_row", sa.Integer(), nullable=True),
         sa.Column("source_fingerprint", sa.BigInteger(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "applicant_type = 'person' OR applicant_type = 'company'",
             name=op.f("ck_cases_applicant_type"),
@@ -79,22 +77,11 @@ def upgrade() -> None:
             "channel = 'window' OR channel = 'online' OR channel = 'mobile' OR channel = 'nearby' OR channel = 'mail'",
             name=op.f("ck_cases_channel"),
         ),
-        sa.ForeignKeyConstraint(
-            ["batch_id"], ["import_batches.id"], name=op.f("fk_cases_batch_id_import_batches")
-        ),
-        sa.ForeignKeyConstraint(
-            ["created_batch_id"],
-            ["import_batches.id"],
-            name=op.f("fk_cases_created_batch_id_import_batches"),
-        ),
         sa.ForeignKeyConstraint(["town_id"], ["units.id"], name=op.f("fk_cases_town_id_units")),
         sa.ForeignKeyConstraint(["unit_id"], ["units.id"], name=op.f("fk_cases_unit_id_units")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cases")),
         sa.UniqueConstraint("case_no", name=op.f("uq_cases_case_no")),
     )
-    with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_cases_handled_at"), ["handled_at"], unique=False)
-
     op.create_table(
         "audit_log",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -144,9 +131,6 @@ def upgrade() -> None:
             "validity = 'valid' OR validity = 'invalid' OR validity = 'fake'",
             name=op.f("ck_contacts_validity"),
         ),
-        sa.ForeignKeyConstraint(
-            ["batch_id"], ["import_batches.id"], name=op.f("fk_contacts_batch_id_import_batches")
-        ),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_contacts_case_id_cases")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
     )
@@ -164,9 +148,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_audit_log_at"))
 
     op.drop_table("audit_log")
-    with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_cases_handled_at"))
-
     op.drop_table("cases")
     op.drop_table("units")
     with op.batch_alter_table("import_batches", schema=None) as batch_op:

@@ -142,6 +142,8 @@ class _Progress:
 
     def start(self, source: Source, layout: Layout) -> None:
         click.echo(f"{source.name}: columns {layout.describe()}", err=True)
+        if not sys.stderr.isatty():
+            return  # a log file wants the summary, not a bar redrawn a hundred times
         self.bar = click.progressbar(
             length=max(source.size, 1),
             label=self.label,

@@ -1,0 +1,156 @@
+"""Insert many rows as fast as each database allows, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from itertools import chain, repeat
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+# SQLite allows 32,766 bound values per statement since 3.32; stay well below.
+_SQLITE_VALUES_PER_STATEMENT = 8000
+_SQLITE_ROWS_PER_STATEMENT = 500
+
+
+class BulkInsert:
+    """Insert rows of plain tuples; values that are the same for every row go separately.
+
+    SQLite: multi-row ``INSERT … VALUES (…), (…)`` statements with the constant values
+    written into the SQL. Binding parameters one by one through the driver is most of the
+    cost of a bulk insert (measured: 3.5 µs a row by ``executemany``, 2.4 µs this way, 1.1 µs
+    for SQLite's own work), so every value not bound is time saved. PostgreSQL: ``COPY``.
+    Anything else: Core ``executemany``.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+        self._statements: dict[tuple[str, tuple[str, ...], tuple[str, ...], int], str] = {}
+        self._next_ids: dict[str, int] = {}
+
+    def timestamp(self, value: datetime) -> Any:
+        """An aware datetime as this database takes it in bulk."""
+        if self.dialect == "sqlite":
+            # UTCDateTime's storage format on SQLite, written without going through it.
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        return value
+
+    def utc_text(self, text: str) -> Any:
+        """A UTC ``YYYY-MM-DD HH:MM:SS`` as this database takes it in bulk."""
+        if self.dialect == "sqlite":
+            return text + ".000000"
+        if self.dialect == "postgresql":
+            return text + "+00"  # COPY reads it as timestamptz
+        return datetime.fromisoformat(text + "+00:00")
+
+    def __call__(
+        self,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+        constants: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not rows:
+            return
+        constants = constants or {}
+        if self.dialect in ("sqlite", "postgresql"):
+            dbapi = self.conn.dialect.dbapi
+            assert dbapi is not None
+            try:
+                if self.dialect == "sqlite":
+                    self._sqlite(table, tuple(columns), rows, constants)
+                else:
+                    self._copy(table, tuple(columns), rows, constants)
+            except dbapi.Error as exc:
+                # The driver's own error, as SQLAlchemy would have raised it.
+                raise sa.exc.DBAPIError.instance(
+                    f"bulk insert into {table.name}", None, exc, dbapi.Error
+                ) from exc
+        else:
+            names = [*columns, *constants]
+            tail = tuple(constants.values())
+            self.conn.execute(
+                sa.insert(table), [dict(zip(names, row + tail, strict=True)) for row in rows]
+            )
+
+    def _copy(
+        self,
+        table: sa.Table,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        constants: Mapping[str, Any],
+    ) -> None:
+        names = ", ".join([*columns, *constants])
+        tail = tuple(constants.values())
+        cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row + tail)
+
+    def _sqlite(
+        self,
+        table: sa.Table,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        constants: Mapping[str, Any],
+    ) -> None:
+        per = max(1, min(_SQLITE_ROWS_PER_STATEMENT, _SQLITE_VALUES_PER_STATEMENT // len(columns)))
+        literals = tuple(_literal(value) for value in constants.values())
+        names = columns + tuple(constants)
+        cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for start in range(0, len(rows), per):
+                block = rows[start : start + per]
+                key = (table.name, names, literals, len(block))
+                sql = self._statements.get(key)
+                if sql is None:
+                    one = "(" + ", ".join([*repeat("?", len(columns)), *literals]) + ")"
+                    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES " + ", ".join(
+                        repeat(one, len(block))
+                    )
+                    self._statements[key] = sql
+                cursor.execute(sql, tuple(chain.from_iterable(block)))
+        finally:
+            cursor.close()
+
+    def allocate_ids(self, table: sa.Table, count: int) -> Sequence[int]:
+        """Reserve ``count`` primary keys, so that children can point at rows not yet written."""
+        if self.dialect == "postgresql":
+            sequence = self.conn.exec_driver_sql(
+                f"SELECT pg_get_serial_sequence('{table.name}', 'id')"
+            ).scalar_one()
+            return (
+                self.conn.execute(
+                    sa.text("SELECT nextval(:seq) FROM generate_series(1, :n)"),
+                    {"seq": sequence, "n": count},
+                )
+                .scalars()
+                .all()
+            )
+        # Elsewhere the import holds the write lock (BEGIN IMMEDIATE), so max(id) is ours
+        # for as long as this transaction (and this object) lives.
+        start = self._next_ids.get(table.name)
+        if start is None:
+            start = (self.conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0) + 1
+        self._next_ids[table.name] = start + count
+        return range(start, start + count)
+
+    def forget_ids(self) -> None:
+        """Forget reserved ids (after a rolled-back savepoint gave them back)."""
+        self._next_ids.clear()
+
+
+def _literal(value: Any) -> str:
+    """SQL text of a constant: only numbers, NULL and quoted text are ever needed."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"cannot write {type(value).__name__} as an SQL literal")
