@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from callback.errors import CallbackError
+
 
 class EventKind(enum.StrEnum):
     """What a dialer can say about a call, in the order a call usually lives them."""
@@ -72,6 +74,47 @@ class CallEvent:
 EventSink = Callable[[CallEvent], None]
 
 
+class DialError(CallbackError):
+    """A dialer could not start a call; the subclass says what the dispatcher should do."""
+
+
+class RetryableDialError(DialError):
+    """The provider could not take the request now (rate limit, 5xx, network): try later.
+
+    ``retry_after`` is how many seconds to wait (the provider's ``Retry-After`` when it sent
+    one). ``maybe_placed`` is True when the request may have reached the provider before the
+    connection broke: the call may exist, so the dispatcher asks ``status`` before dialling
+    the attempt again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        retry_after: float,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        maybe_placed: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.status = status
+        self.code = code
+        self.maybe_placed = maybe_placed
+
+
+class DialRejected(DialError):
+    """The provider refused this call (an invalid number, say); retrying will not help.
+
+    The outcome was already reported through the event sink as ``event`` (with an empty
+    ``provider_call_id``); the exception tells the dispatcher there is no call to follow.
+    """
+
+    def __init__(self, message: str, event: CallEvent) -> None:
+        super().__init__(message)
+        self.event = event
+
+
 @dataclass(frozen=True)
 class Pacing:
     """Limits the dispatcher must respect for a dialer (Twilio's default is 1 call/second)."""
@@ -106,8 +149,11 @@ class Dialer(ABC):
     def hangup(self, provider_call_id: str) -> None:  # noqa: B027 - optional for dialers
         """End a call in progress (graceful stop, deadline). Default: nothing to do."""
 
-    def status(self, provider_call_id: str) -> CallEvent | None:
-        """Ask the provider what became of a call (after a crash); None if it cannot say."""
+    def status(self, provider_call_id: str, attempt_id: int) -> CallEvent | None:
+        """Ask the provider what became of a call (after a crash); None if it cannot say.
+
+        ``attempt_id`` is the core's, for the event: providers do not know it.
+        """
         return None
 
     def close(self) -> None:  # noqa: B027 - optional for dialers
