@@ -185,6 +185,11 @@ class Turn:
     timeout_seconds: int = 8
     #: True when the call should end after this turn is spoken.
     hangup: bool = False
+    #: The script's question id and kind, and the keys it accepts: what a simulated
+    #: respondent needs to answer like a person would; telephony dialers ignore them.
+    question: str = ""
+    kind: str = ""
+    choices: tuple[str, ...] = ()
 
 
 class Conversation(ABC):

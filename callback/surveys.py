@@ -1,0 +1,666 @@
+"""The survey engine: one state machine that runs every script for every channel.
+
+The terminal and web workstations, TwiML and SIP audio all drive a survey the same way::
+
+    state = start(script, context, channel="ivr")
+    while not finished(state):
+        turn = to_turn(prompt(script, state))      # or show prompt(...) to an agent
+        state = answer(script, state, digits)      # never raises for what a caller keys
+    outcome = results(script, state)
+
+Every function is pure: a ``SessionState`` goes in, a new one comes out. The state is small
+and round-trips through JSON exactly, so a dropped call resumes where it stopped
+(``resume(script, SessionState.from_json(saved))``). The script format itself lives in
+``callback.survey_format``; its public names are re-exported here.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from callback.dialing import Turn
+from callback.errors import CallbackError
+from callback.phones import PhoneParser
+from callback.survey_format import (
+    END,
+    PLACEHOLDERS,
+    Condition,
+    CorrectionKind,
+    Fallback,
+    Frame,
+    Kind,
+    Observation,
+    Option,
+    ProblemRule,
+    Question,
+    Rate,
+    Script,
+    ScriptError,
+    Text,
+    Value,
+    load_script,
+    parse_script,
+    same_value,
+)
+
+__all__ = [
+    "BUILTIN_SCRIPT_DIR", "CHANNELS", "END", "PLACEHOLDERS", "Choice", "Condition", "Context",
+    "Correction", "CorrectionKind", "Event", "Expect", "Fallback", "Frame", "InputError", "Kind",
+    "Observation", "Option", "Problem", "ProblemRule", "Prompt", "Question", "Rate", "Results",
+    "Script", "ScriptError", "SessionError", "SessionState", "Status", "Text", "Value", "answer",
+    "decline", "finished", "load_script", "observe", "parse_script", "prompt", "results", "resume",
+    "start", "to_turn",
+]  # fmt: skip
+
+CHANNELS = ("agent", "ivr")
+#: The scripts callback ships (service-callback, hotline-check), for the default plugin.
+BUILTIN_SCRIPT_DIR = Path(__file__).parent / "default_plugins" / "scripts"
+_STATE_FORMAT = 1
+
+
+class SessionError(CallbackError):
+    """A saved session does not belong to this script (or version), or cannot be read."""
+
+
+class Status(enum.StrEnum):
+    ACTIVE = "active"
+    COMPLETE = "complete"  # the script ran to its end (a short path counts too)
+    ENDED = "ended"  # a question's re-prompts ran out and its fallback is "end"
+
+
+class Event(enum.StrEnum):
+    """What the last step did, so that a channel knows what to say next."""
+
+    STARTED = "started"
+    ACCEPTED = "accepted"
+    REPROMPT = "reprompt"  # the input was refused; the same question is asked again
+    GAVE_UP = "gave-up"  # the input was refused once too often; the fallback was applied
+    DECLINED = "declined"  # the agent recorded that the respondent would not answer
+    RESUMED = "resumed"  # a saved session was picked up again (a new call)
+
+
+class InputError(enum.StrEnum):
+    NO_INPUT = "no-input"
+    NOT_AN_OPTION = "not-an-option"
+    NOT_A_NUMBER = "not-a-number"
+    OUT_OF_RANGE = "out-of-range"
+    NOT_A_PHONE = "not-a-phone"
+
+
+@dataclass(frozen=True)
+class Context:
+    """The facts of the case (or hotline) that fill a script's placeholders."""
+
+    item: str = ""
+    unit: str = ""
+    applicant: str = ""
+    #: When the case was handled, timezone-aware; ``{date}`` is its date in ``timezone``.
+    handled_at: datetime | None = None
+    timezone: str = "Asia/Shanghai"
+    #: Put in front of a landline given without its area code in a phone question.
+    area_code: str = "0571"
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """Where a survey is: the question being asked, the answers so far, what just happened."""
+
+    script: str
+    version: str
+    #: The question being asked; once finished, the closing "say" question or the question
+    #: where the survey ended, or None when it ran past its last question.
+    current: str | None
+    status: Status = Status.ACTIVE
+    #: (question id, value) in the order answered; value None means "asked, no answer".
+    answers: tuple[tuple[str, Value | None], ...] = ()
+    #: Refused inputs to the current question so far.
+    attempts: int = 0
+    event: Event = Event.STARTED
+    error: InputError | None = None
+    channel: str = "agent"
+    language: str = "zh"
+    #: Placeholder values and the area code, fixed at the start so that a resumed session
+    #: needs nothing but the script. ``date`` is an ISO date in local time.
+    fields: tuple[tuple[str, str], ...] = ()
+
+    def answer_map(self) -> dict[str, Value | None]:
+        return dict(self.answers)
+
+    def to_json(self) -> str:
+        data = {
+            "format": _STATE_FORMAT,
+            "script": self.script,
+            "version": self.version,
+            "current": self.current,
+            "status": self.status.value,
+            "answers": [list(pair) for pair in self.answers],
+            "attempts": self.attempts,
+            "event": self.event.value,
+            "error": None if self.error is None else self.error.value,
+            "channel": self.channel,
+            "language": self.language,
+            "fields": [list(pair) for pair in self.fields],
+        }
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> SessionState:
+        """Read ``to_json``'s output back; raise SessionError for anything else."""
+        try:
+            data = json.loads(text)
+            if data.pop("format") != _STATE_FORMAT:
+                raise ValueError("unknown format")
+            answers = tuple((_str(q), _value(v)) for q, v in data.pop("answers"))
+            fields = tuple((_str(k), _str(v)) for k, v in data.pop("fields"))
+            error, current = data.pop("error"), data.pop("current")
+            state = cls(
+                script=_str(data.pop("script")),
+                version=_str(data.pop("version")),
+                current=None if current is None else _str(current),
+                status=Status(data.pop("status")),
+                answers=answers,
+                attempts=_int(data.pop("attempts")),
+                event=Event(data.pop("event")),
+                error=None if error is None else InputError(error),
+                channel=_str(data.pop("channel")),
+                language=_str(data.pop("language")),
+                fields=fields,
+            )
+            if data:
+                raise ValueError(f"unknown fields {sorted(data)}")
+            if state.channel not in CHANNELS or state.attempts < 0:
+                raise ValueError(f"bad channel {state.channel!r} or attempts {state.attempts}")
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise SessionError(f"not a saved survey session: {exc}") from None
+        return state
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, not {value!r}")
+    return value
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected a whole number, not {value!r}")
+    return value
+
+
+def _value(value: Any) -> Value | None:
+    if value is not None and not isinstance(value, str | int):
+        raise TypeError(f"not an answer: {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Choice:
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Expect:
+    """The input an IVR should collect for a prompt."""
+
+    digits: bool = False  # collect keypad digits
+    max_digits: int = 1
+    finish_key: str = ""  # "#" ends a number early
+    speech: bool = False  # speech may be captured
+    timeout: int = 8  # seconds of silence before the dialer answers with no input
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What to say (or show) next, rendered for one channel and language."""
+
+    question: str  # "" for the goodbye after a survey that ended on a question
+    kind: Kind
+    text: str
+    language: str
+    channel: str
+    audio: str | None = None
+    options: tuple[Choice, ...] = ()
+    expect: Expect = field(default_factory=Expect)
+    #: The question is asked again after a refused input; on the IVR the text then begins
+    #: with an apology (an agent sees ``error`` instead and needs no apology to read out).
+    reprompt: bool = False
+    error: InputError | None = None
+    #: Nothing follows: speak this and hang up.
+    final: bool = False
+    note: str | None = None  # for the agent's eyes only
+    min: int | None = None
+    max: int | None = None
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A change to the frame that an answer proposes (the office confirms it)."""
+
+    kind: CorrectionKind
+    question: str
+    value: Value
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something the respondent raised that the unit must follow up (整改) or explain."""
+
+    category: str
+    question: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Results:
+    """What a session (finished or not) yields for storage, rates and follow-up."""
+
+    script: str
+    version: str
+    status: Status
+    answers: Mapping[str, Value | None]
+    #: Each of the script's rates: True, False, or None when this session does not count.
+    rates: Mapping[str, bool | None]
+    corrections: tuple[Correction, ...]
+    problems: tuple[Problem, ...]
+    #: The question the survey stopped at (finished or broken off), if any.
+    ended_at: str | None
+
+    @property
+    def complete(self) -> bool:
+        return self.status is Status.COMPLETE
+
+    @property
+    def partial(self) -> bool:
+        """Broken off (dropped call, hang-up) or ended by a fallback."""
+        return self.status is not Status.COMPLETE
+
+    @property
+    def realised(self) -> bool | None:
+        """Went at most once (实现率), if the script declares ``realised``."""
+        return self.rates.get("realised")
+
+    @property
+    def satisfied(self) -> bool | None:
+        """Counted as satisfied (满意率), if the script declares ``satisfied``."""
+        return self.rates.get("satisfied")
+
+
+# --- the state machine -------------------------------------------------------------------
+
+
+def start(
+    script: Script, context: Context, *, channel: str = "agent", language: str | None = None
+) -> SessionState:
+    """Begin a session at the script's first question that applies."""
+    if channel not in CHANNELS:
+        raise ValueError(f"channel must be one of {CHANNELS}, not {channel!r}")
+    language = language or script.languages[0]
+    if language not in script.languages:
+        raise ValueError(f"{script.name} has no {language!r} text ({script.languages})")
+    state = SessionState(
+        script=script.name,
+        version=script.version,
+        current=None,
+        channel=channel,
+        language=language,
+        fields=_fields(context),
+    )
+    return _go(script, state, script.questions[0].id, Event.STARTED)
+
+
+def finished(state: SessionState) -> bool:
+    return state.status is not Status.ACTIVE
+
+
+def answer(script: Script, state: SessionState, text: str) -> SessionState:
+    """Take one input (DTMF digits, speech text, or what an agent typed or clicked).
+
+    A refused input re-asks the question until its ``retries`` are spent, then applies its
+    ``on_fail`` fallback; the returned state's ``event`` and ``error`` say which happened.
+    Input to a finished session is ignored.
+    """
+    question = _current(script, state)
+    if question is None:
+        return state
+    if question.kind is Kind.SAY:
+        return _go(script, state, script.default_next(question), Event.ACCEPTED)
+    value = _read(question, text, dict(state.fields).get("area_code", "0571"))
+    if isinstance(value, InputError):
+        if state.attempts < question.retries:
+            return replace(state, attempts=state.attempts + 1, event=Event.REPROMPT, error=value)
+        return _fall_back(script, state, question, value)
+    chosen = next((o for o in question.options if same_value(o.value, value)), None)
+    target = (chosen.next if chosen else None) or script.default_next(question)
+    return _go(script, _record(state, question.id, value), target, Event.ACCEPTED)
+
+
+def decline(script: Script, state: SessionState) -> SessionState:
+    """Record that the respondent would not answer the current question (拒答) and go on."""
+    question = _current(script, state)
+    if question is None:
+        return state
+    recorded = state if question.kind is Kind.SAY else _record(state, question.id, None)
+    return _go(script, recorded, script.default_next(question), Event.DECLINED)
+
+
+def observe(script: Script, state: SessionState, observations: Mapping[str, Value]) -> SessionState:
+    """Answer, from call events, the questions an automated dialer can fill.
+
+    ``observations`` maps ``Observation`` names ("answered", "answer_seconds", "answered_by")
+    to values. Questions are answered in script order while the current one is observed and
+    given; the state stops at the first question that needs a person.
+    """
+    unknown = set(observations) - {o.value for o in Observation}
+    if unknown:
+        raise ValueError(f"unknown observations {sorted(unknown)}")
+    while (question := _current(script, state)) is not None:
+        if question.observe is None or question.observe.value not in observations:
+            break
+        value = observations[question.observe.value]
+        if question.options:
+            key = next((o.key for o in question.options if same_value(o.value, value)), None)
+        else:
+            key = None if isinstance(value, bool) or not isinstance(value, int) else str(value)
+        if key is None:
+            raise ValueError(f"{value!r} is not an answer to question {question.id!r}")
+        state = answer(script, state, key)
+        if state.event is not Event.ACCEPTED:
+            break
+    return state
+
+
+def resume(script: Script, state: SessionState) -> SessionState:
+    """Continue a saved session on a new call: the current question is asked afresh."""
+    if _current(script, state) is None:
+        return state
+    return replace(state, attempts=0, event=Event.RESUMED, error=None)
+
+
+def _current(script: Script, state: SessionState) -> Question | None:
+    """The question to answer, or None when finished; check the state fits the script."""
+    if state.script != script.name or state.version != script.version:
+        raise SessionError(
+            f"the session was started with {state.script} {state.version}, "
+            f"not {script.name} {script.version}"
+        )
+    if state.current is not None and not script.has(state.current):
+        raise SessionError(f"{script.name} {script.version} has no question {state.current!r}")
+    if finished(state) or state.current is None:
+        return None
+    return script.question(state.current)
+
+
+def _record(state: SessionState, question_id: str, value: Value | None) -> SessionState:
+    answers = tuple(pair for pair in state.answers if pair[0] != question_id)
+    return replace(state, answers=(*answers, (question_id, value)))
+
+
+def _fall_back(
+    script: Script, state: SessionState, question: Question, error: InputError
+) -> SessionState:
+    if question.on_fail is Fallback.END:
+        return replace(state, status=Status.ENDED, attempts=0, event=Event.GAVE_UP, error=error)
+    if question.on_fail is Fallback.NO_ANSWER:
+        state = _record(state, question.id, None)
+    moved = _go(script, state, script.default_next(question), Event.GAVE_UP)
+    return replace(moved, error=error)
+
+
+def _go(script: Script, state: SessionState, target: str, event: Event) -> SessionState:
+    current, status = _land(script, state.answer_map(), target, state.channel)
+    return replace(state, current=current, status=status, attempts=0, event=event, error=None)
+
+
+def _land(
+    script: Script, answers: Mapping[str, Value | None], target: str, channel: str
+) -> tuple[str | None, Status]:
+    """From ``target``, pass by questions whose ``when`` fails or that the channel cannot ask.
+
+    A "say" question with nothing after it is where the survey ends: the session is complete
+    as soon as it gets there, and its text is the goodbye.
+    """
+    while target != END:
+        question = script.question(target)
+        askable = not (channel == "ivr" and question.kind is Kind.TEXT and not question.speech)
+        if askable and all(c.holds(answers) for c in question.when):
+            if question.kind is Kind.SAY:
+                after, _ = _land(script, answers, script.default_next(question), channel)
+                if after is None:
+                    return question.id, Status.COMPLETE
+            return question.id, Status.ACTIVE
+        target = script.default_next(question)
+    return None, Status.COMPLETE
+
+
+_YES_WORDS = frozenset({"y", "yes", "true", "是", "是的", "对", "有"})
+_NO_WORDS = frozenset({"n", "no", "false", "否", "不是", "不", "没有"})
+
+
+def _read(question: Question, text: str, area_code: str) -> Value | InputError | None:
+    """Turn raw input into an answer value, or say why it is refused."""
+    # Full-width digits and letters (１２３, ＃) come from Chinese input methods.
+    typed = unicodedata.normalize("NFKC", text or "").strip()
+    if not typed:
+        return None if question.optional else InputError.NO_INPUT
+    if question.kind is Kind.TEXT:
+        return (text or "").strip()
+    if question.options:
+        option = question.option(typed)
+        if option is None and question.kind is Kind.YESNO:
+            word = typed.lower()
+            key = "1" if word in _YES_WORDS else "2" if word in _NO_WORDS else ""
+            option = question.option(key)
+        return InputError.NOT_AN_OPTION if option is None else option.value
+    digits = typed.removesuffix("#").strip()
+    if question.kind is Kind.PHONE:
+        phone = _phone_parser(area_code).parse_one(digits)
+        return InputError.NOT_A_PHONE if phone.e164 is None else phone.e164
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 15:
+        return InputError.NOT_A_NUMBER
+    number = int(digits)
+    low, high = question.min, question.max
+    if (low is not None and number < low) or (high is not None and number > high):
+        return InputError.OUT_OF_RANGE
+    return number
+
+
+@lru_cache(maxsize=8)
+def _phone_parser(area_code: str) -> PhoneParser:
+    return PhoneParser(area_code)  # compiles its patterns once per area code
+
+
+def _fields(context: Context) -> tuple[tuple[str, str], ...]:
+    local_date = ""
+    if context.handled_at is not None:
+        if context.handled_at.tzinfo is None:
+            raise ValueError("Context.handled_at must be timezone-aware")
+        local_date = context.handled_at.astimezone(ZoneInfo(context.timezone)).date().isoformat()
+    return (
+        ("item", context.item),
+        ("unit", context.unit),
+        ("applicant", context.applicant),
+        ("date", local_date),
+        ("area_code", context.area_code),
+    )
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+_SORRY = {
+    InputError.NO_INPUT: Text.of(
+        zh="对不起，没有听到您的回答。", en="Sorry, I did not hear an answer."
+    ),
+    None: Text.of(zh="对不起，您的输入无效。", en="Sorry, that is not a valid answer."),
+}
+_GOODBYE = Text.of(zh="感谢您的配合，再见！", en="Thank you for your time. Goodbye.")
+_SEPARATOR = {"zh": ""}  # Chinese sentences run on without a space
+_BCP47 = {"zh": "cmn-CN", "en": "en-US"}
+
+
+def prompt(
+    script: Script, state: SessionState, channel: str | None = None, language: str | None = None
+) -> Prompt:
+    """Render the current question (or the goodbye, once finished) for a channel and language.
+
+    ``channel`` and ``language`` default to the session's; a language the script lacks falls
+    back to its first, and ``Prompt.language`` says which was used.
+    """
+    channel = channel or state.channel
+    language = language or state.language
+    if language not in script.languages:
+        language = script.languages[0]
+    values = _placeholder_values(state, language)
+    question = _current(script, state)
+    if question is None:
+        closing = script.question(state.current) if state.current else None
+        if closing is None or closing.kind is not Kind.SAY:
+            text = (script.goodbye or _GOODBYE).get(language)
+            return Prompt("", Kind.SAY, text.format_map(values), language, channel, final=True)
+        question = closing
+    reprompt = state.event is Event.REPROMPT
+    text = question.agent.get(language)
+    if channel == "ivr":
+        text = question.ivr.get(language) if question.ivr else text + _menu(question, language)
+    text = text.format_map(values)
+    if reprompt and channel == "ivr":
+        sorry = question.retry or script.retry or _SORRY.get(state.error, _SORRY[None])
+        text = sorry.get(language).format_map(values) + _SEPARATOR.get(language, " ") + text
+    audio = None
+    # A recording has no apology in it, so a re-prompt is spoken from the text instead.
+    if channel == "ivr" and question.audio and not reprompt:
+        name = question.audio.lookup(language)
+        if name is not None:
+            audio = str(Path(script.audio_dir) / name) if script.audio_dir else name
+    return Prompt(
+        question=question.id,
+        kind=question.kind,
+        text=text,
+        language=language,
+        channel=channel,
+        audio=audio,
+        options=tuple(
+            Choice(o.key, o.label.get(language).format_map(values)) for o in question.options
+        ),
+        expect=_expect(question),
+        reprompt=reprompt,
+        error=state.error if reprompt else None,
+        final=finished(state),
+        note=question.note.get(language).format_map(values) if question.note else None,
+        min=question.min,
+        max=question.max,
+    )
+
+
+def _placeholder_values(state: SessionState, language: str) -> dict[str, str]:
+    values = {k: v for k, v in state.fields if k in PLACEHOLDERS}
+    if values.get("date"):
+        day = date.fromisoformat(values["date"])
+        if language == "zh":
+            values["date"] = f"{day.year}年{day.month}月{day.day}日"
+        elif language == "en":
+            values["date"] = f"{day.day} {day:%B} {day.year}"
+    return {name: values.get(name, "") for name in PLACEHOLDERS}
+
+
+def _menu(question: Question, language: str) -> str:
+    """Keypad instructions for an IVR question that has no IVR text of its own."""
+    zh = language == "zh"
+    if question.kind is Kind.RATING:
+        low, high = question.min, question.max
+        return f"请按{low}到{high}。" if zh else f" Press a key from {low} to {high}."
+    if question.options:
+        if zh:
+            return "；".join(f"{o.label.get(language)}请按{o.key}" for o in question.options) + "。"
+        return "".join(f" For {o.label.get(language)}, press {o.key}." for o in question.options)
+    if question.kind in (Kind.NUMBER, Kind.PHONE):
+        return "输入后请按井号键。" if zh else " Then press the hash key."
+    return ""
+
+
+def _expect(question: Question) -> Expect:
+    timeout = question.timeout
+    if question.kind in (Kind.NUMBER, Kind.PHONE):
+        return Expect(True, question.digits, "#", False, timeout)
+    if question.options:
+        return Expect(True, 1, "", False, timeout)
+    if question.kind is Kind.TEXT:
+        return Expect(False, 1, "", question.speech, timeout)
+    return Expect(False, 1, "", False, timeout)
+
+
+def to_turn(prompt: Prompt) -> Turn:
+    """The IVR dialer's view of a prompt (TwiML ``<Gather>``, SIP playback and digits).
+
+    A turn that expects nothing and does not hang up is a "say" step: the dialer speaks it
+    and answers straight away with no input, which moves the session on.
+    """
+    e = prompt.expect
+    expect = " ".join(word for word, on in (("digits", e.digits), ("speech", e.speech)) if on)
+    return Turn(
+        text=prompt.text,
+        audio=prompt.audio,
+        language=_BCP47.get(prompt.language, prompt.language),
+        expect="" if prompt.final else expect,
+        max_digits=e.max_digits,
+        finish_on_key=e.finish_key,
+        timeout_seconds=e.timeout,
+        hangup=prompt.final,
+        question=prompt.question,
+        kind=str(prompt.kind),
+        choices=tuple(choice.key for choice in prompt.options),
+    )
+
+
+# --- results -----------------------------------------------------------------------------
+
+
+def results(script: Script, state: SessionState) -> Results:
+    """Summarise a session: answers, rate flags, proposed corrections and problems raised."""
+    _current(script, state)
+    answers = state.answer_map()
+    rates: dict[str, bool | None] = {}
+    for rate in script.rates:
+        asked = rate.condition.question in answers
+        if asked and answers[rate.condition.question] is not None:
+            rates[rate.name] = rate.condition.holds(answers)
+        elif not asked and state.status is Status.COMPLETE:
+            rates[rate.name] = rate.if_skipped
+        else:
+            rates[rate.name] = None
+    corrections: list[Correction] = []
+    problems: list[Problem] = []
+    for question_id, value in state.answers:
+        if value is None:
+            continue
+        question = script.question(question_id)
+        chosen = next((o for o in question.options if same_value(o.value, value)), None)
+        for kind in (chosen.correction if chosen else None, question.correction):
+            if kind is not None:
+                corrections.append(Correction(kind, question_id, value))
+        if question.problem and isinstance(value, str) and value.strip():
+            problems.append(Problem(_category(question.problem, answers), question_id, value))
+    return Results(
+        script=script.name,
+        version=script.version,
+        status=state.status,
+        answers=answers,
+        rates=rates,
+        corrections=tuple(corrections),
+        problems=tuple(problems),
+        ended_at=state.current,
+    )
+
+
+def _category(rule: ProblemRule, answers: Mapping[str, Value | None]) -> str:
+    source = answers.get(rule.category_from) if rule.category_from else None
+    return rule.category if source is None else str(source)
