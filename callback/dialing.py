@@ -156,6 +156,14 @@ class Dialer(ABC):
         """
         return None
 
+    def poll(self, now: datetime) -> None:  # noqa: B027 - optional for dialers
+        """Deliver events whose time has come, for dialers that live in this process.
+
+        Network dialers report from their own threads or webhooks and need nothing here; the
+        simulated dialer plays its calls when polled, so a rehearsal can run on a virtual
+        clock.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional for dialers
         """Release connections and threads."""
 

@@ -14,7 +14,37 @@ from callback.errors import CallbackError
 
 
 class CallbackGroup(click.Group):
-    """The root group: turns expected failures into one clean line and exit code 1."""
+    """The root group: plugin commands on first use, expected failures as one clean line.
+
+    Plugins load when a command is looked up, not when callback is imported (flask's
+    pattern), so ``callback --help`` shows plugin commands and importing callback stays cheap.
+    """
+
+    _plugin_commands_loaded = False
+
+    def _load_plugin_commands(self) -> None:
+        if not self._plugin_commands_loaded:
+            self._plugin_commands_loaded = True
+            from callback.plugins import register_commands
+
+            register_commands(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            try:
+                self._load_plugin_commands()
+            except CallbackError as exc:
+                raise click.ClickException(str(exc)) from None
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        try:
+            self._load_plugin_commands()
+        except CallbackError as exc:
+            raise click.ClickException(str(exc)) from None
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -66,12 +96,13 @@ def cli(
 
 
 def _register() -> None:
-    from callback.cli import cases, db, frame
+    from callback.cli import cases, db, frame, plugins
 
     cli.add_command(db.init)
     cli.add_command(db.db)
     cli.add_command(cases.cases)
     cli.add_command(frame.frame)
+    cli.add_command(plugins.plugins)
 
 
 _register()
