@@ -405,3 +405,54 @@ class CallAttempt(Base):
     outcome: Mapped[str | None] = mapped_column(sa.String(32))
     disposition: Mapped[str | None] = mapped_column(sa.String(8))
     detail: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+
+
+# -- Survey sessions and responses (回访结果) ------------------------------------------------
+
+
+class SessionStatus(enum.StrEnum):
+    ACTIVE = "active"  # a call is running this script now
+    FINISHED = "finished"  # the script reached its end
+    STOPPED = "stopped"  # the call ended first (hang-up, dropped line); may resume next call
+
+
+class SurveySession(Base):
+    """The state of a survey script during one call, saved after every answer.
+
+    A dropped call leaves its state here; the next call of the same case resumes from it.
+    """
+
+    __tablename__ = "survey_sessions"
+    __table_args__ = (_check_in("status", SessionStatus, "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(sa.ForeignKey("attempts.id"), unique=True)
+    queue_item_id: Mapped[int] = mapped_column(sa.ForeignKey("queue_items.id"), index=True)
+    script: Mapped[str] = mapped_column(sa.String(100))
+    script_version: Mapped[str] = mapped_column(sa.String(20))
+    channel: Mapped[str] = mapped_column(sa.String(10))  # agent or ivr
+    #: callback.surveys.SessionState.to_json()
+    state: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Response(Base):
+    """What a case's interview yielded (one per queue item, from its latest session)."""
+
+    __tablename__ = "responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    queue_item_id: Mapped[int] = mapped_column(sa.ForeignKey("queue_items.id"), unique=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id"), index=True)
+    attempt_id: Mapped[int] = mapped_column(sa.ForeignKey("attempts.id"))
+    script: Mapped[str] = mapped_column(sa.String(100))
+    complete: Mapped[bool]
+    #: Answers by question id, as the script's values.
+    answers: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    #: Every rate the script declares (realised, satisfied, connected, …): true, false or null.
+    rates: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    realised: Mapped[bool | None]
+    satisfied: Mapped[bool | None]
+    recorded_at: Mapped[datetime]
