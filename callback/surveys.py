@@ -47,10 +47,9 @@ from callback.survey_format import (
     ScriptError,
     Text,
     Value,
-    load_script,
-    parse_script,
     same_value,
 )
+from callback.survey_loader import load_script, parse_script
 
 __all__ = [
     "BUILTIN_SCRIPT_DIR", "CHANNELS", "END", "PLACEHOLDERS", "Choice", "Condition", "Context",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from callback.hookspecs import hookimpl
-from callback.survey_format import load_script
+from callback.survey_loader import load_script
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
