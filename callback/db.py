@@ -105,4 +105,4 @@ def bulk_pragmas(conn: Connection) -> Iterator[None]:
     try:
         yield
     finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size={int(before)}")
+        conn.exec_driver_sql(f"PRAGMA cache_size={int(before or -2000)}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable
 from itertools import repeat
 from typing import Any
 
@@ -83,6 +84,7 @@ class ChunkReader:
         phones = self._phones(columns, count, slow)
 
         keep: list[int] = []
+        pick: Callable[[Any], list[Any]] = list
         if slow:
             keep = [i for i in range(count) if i not in slow]
             # itemgetter picks the kept rows in one C call per column.
@@ -92,8 +94,6 @@ class ChunkReader:
                 if getter is not None:
                     return list(getter(column))
                 return [column[i] for i in keep]
-        else:
-            pick = list
 
         chunk.rows = pick(numbers)
         chunk.case_no = pick(case_no)
@@ -128,11 +128,11 @@ class ChunkReader:
         chunk.contact_validity = [_VALID] * kept
         chunk.contact_reason = [None] * kept
         if second:
-            position = {row: index for index, row in enumerate(keep)} if slow else None
-            for row, (raw2, e164_2, kind2) in second.items():
-                if row in slow:
+            kept_index = {row: index for index, row in enumerate(keep)} if slow else None
+            for at, (raw2, e164_2, kind2) in second.items():
+                if at in slow:
                     continue
-                chunk.contact_of.append(position[row] if position is not None else row)
+                chunk.contact_of.append(kept_index[at] if kept_index is not None else at)
                 chunk.contact_position.append(1)
                 chunk.contact_raw.append(raw2)
                 chunk.contact_e164.append(e164_2)

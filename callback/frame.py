@@ -9,10 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from callback.models import Case, Contact, ImportBatch, Unit, Validity
+from callback.models import Case, Contact, ImportBatch, Unit, Validity, table
 
-cases_t, contacts_t, units_t = Case.__table__, Contact.__table__, Unit.__table__
-batches_t = ImportBatch.__table__
+cases_t, contacts_t, units_t = table(Case), table(Contact), table(Unit)
+batches_t = table(ImportBatch)
 
 
 @dataclass
@@ -45,7 +45,7 @@ def summarise(engine: Engine, top: int = 10) -> FrameSummary:
         ).one()
         # min()/max() come back untyped from SQLite; run them through the column type.
         column_type = cases_t.c.handled_at.type
-        processor = column_type.result_processor(conn.dialect, None)  # type: ignore[arg-type]
+        processor = column_type.result_processor(conn.dialect, None)
         summary.first_handled = processor(first) if processor else first
         summary.last_handled = processor(last) if processor else last
         summary.units = dict(

@@ -7,13 +7,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from callback.bulk import BulkInsert
-from callback.models import AuditEntry, Case, Contact, ContactSource, Unit, UnitKind
+from callback.models import AuditEntry, Case, Contact, ContactSource, Unit, UnitKind, table
 from callback.records import CaseRecord, Chunk
 
 CASE_FACTS = (
@@ -75,10 +75,10 @@ _CONTACT_COLUMNS = (
 
 _PHONE_FIELDS = ("raw", "e164", "extension", "kind", "validity")
 
-cases_t = Case.__table__
-contacts_t = Contact.__table__
-units_t = Unit.__table__
-audit_t = AuditEntry.__table__
+cases_t = table(Case)
+contacts_t = table(Contact)
+units_t = table(Unit)
+audit_t = table(AuditEntry)
 
 
 class FrameWriter:
@@ -144,9 +144,9 @@ class FrameWriter:
         # a unit that the cache still holds.
         for name in dict.fromkeys(chunk.unit):
             self.unit_id(name, UnitKind.DEPARTMENT.value)
-        for name in dict.fromkeys(chunk.town):
-            if name:
-                self.unit_id(name, UnitKind.TOWN.value)
+        for town in dict.fromkeys(chunk.town):
+            if town:
+                self.unit_id(town, UnitKind.TOWN.value)
         if self.optimistic:
             try:
                 with self.conn.begin_nested():
@@ -221,6 +221,8 @@ class FrameWriter:
             return
         ids = self.bulk.allocate_ids(cases_t, len(chunk))
         units = self.units
+        # None is never a unit's name, so a case without a town gets None.
+        town_ids = cast(Callable[[str | None], int | None], units.get)
         self.bulk(
             cases_t,
             _CASE_COLUMNS,
@@ -231,7 +233,7 @@ class FrameWriter:
                     chunk.item_name,
                     chunk.item_code,
                     map(units.__getitem__, chunk.unit),
-                    map(units.get, chunk.town),
+                    map(town_ids, chunk.town),
                     chunk.applicant_name,
                     chunk.applicant_type,
                     chunk.contact_name,

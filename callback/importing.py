@@ -21,7 +21,7 @@ from callback.db import bulk_pragmas, immediate
 from callback.errors import ImportFileError
 from callback.fastlane import ChunkReader
 from callback.framewriter import CaseRecord, FrameWriter, Repeat
-from callback.models import ImportBatch, utcnow
+from callback.models import ImportBatch, table, utcnow
 from callback.readerprocess import chunks_from_child, use_reader_process
 from callback.records import KEPT, REJECTED, Chunk, Problem
 from callback.rowreader import RowReader
@@ -39,7 +39,7 @@ from callback.sources import (
 CHUNK_ROWS = 5000
 REJECTS_HEADER = ("row", "case_no", "field", "value", "reason", "action")
 
-batches_t = ImportBatch.__table__
+batches_t = table(ImportBatch)
 
 
 @dataclass

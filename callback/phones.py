@@ -81,6 +81,8 @@ class PhoneParser:
     def __init__(self, default_area_code: str = "0571") -> None:
         self.default_area_code = default_area_code
         metadata = phonenumbers.PhoneMetadata.metadata_for_region(REGION)
+        if metadata is None:  # pragma: no cover - phonenumbers without China
+            raise RuntimeError("phonenumbers has no metadata for China")
         general = _desc(metadata.general_desc)
         fixed, mobile = _desc(metadata.fixed_line), _desc(metadata.mobile)
         if general is None or fixed is None or mobile is None:  # pragma: no cover - metadata bug

@@ -84,10 +84,9 @@ def _serve(job_in: BinaryIO, out: BinaryIO) -> None:
     from callback.importing import find_header, read_chunks
     from callback.sources import open_source
 
-    path, encoding, sheet, layout, mapping, settings, now, chunk_rows = pickle.load(job_in)
-    mapping: Mapping
-    settings: Settings
-    layout: Layout
+    job: tuple[str, str | None, str | None, Layout, Mapping, Settings, datetime, int]
+    job = pickle.load(job_in)
+    path, encoding, sheet, layout, mapping, settings, now, chunk_rows = job
 
     def send(message: Any) -> None:
         pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)

@@ -121,7 +121,7 @@ class Chunk:
             phones[index].append(Phone(*fields))
         columns = [getattr(self, name) for name in FACTS]
         records = [
-            CaseRecord(row, *facts, tuple(found))
+            CaseRecord._make((row, *facts, tuple(found)))
             for row, *facts, found in zip(self.rows, *columns, phones, strict=True)
         ]
         records.sort(key=operator.attrgetter("row"))
