@@ -96,13 +96,14 @@ def cli(
 
 
 def _register() -> None:
-    from callback.cli import cases, db, frame, plugins
+    from callback.cli import cases, db, dnc, frame, plugins
 
     cli.add_command(db.init)
     cli.add_command(db.db)
     cli.add_command(cases.cases)
     cli.add_command(frame.frame)
     cli.add_command(plugins.plugins)
+    cli.add_command(dnc.dnc_group)
 
 
 _register()

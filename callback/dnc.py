@@ -1,0 +1,122 @@
+"""The do-not-call list: numbers callback must never dial, whoever asks."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from callback.db import immediate
+from callback.errors import CallbackError, ImportFileError
+from callback.models import AuditEntry, DoNotCall, table, utcnow
+from callback.phones import PhoneParser, mask
+
+SOURCES = ("citizen", "unit", "office", "import")
+dnc_t = table(DoNotCall)
+audit_t = table(AuditEntry)
+
+
+class DoNotCallError(CallbackError):
+    """A number that cannot be put on the list (it is not a telephone number)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    e164: str
+    reason: str | None
+    source: str
+    added_by: str
+    added_at: datetime
+
+
+def normalise(number: str, area_code: str = "0571") -> str:
+    """The E.164 form of one number as a person types it, or a clear error."""
+    phones = PhoneParser(area_code).parse_cell(number)
+    if len(phones) != 1 or phones[0].e164 is None:
+        why = phones[0].reason if len(phones) == 1 else "not exactly one number"
+        raise DoNotCallError(f"{number!r} is not a telephone number callback can block ({why})")
+    return phones[0].e164
+
+
+def add(
+    engine: Engine,
+    numbers: Iterable[str],
+    actor: str,
+    reason: str | None = None,
+    source: str = "office",
+    area_code: str = "0571",
+    attempt_id: int | None = None,
+    now: datetime | None = None,
+) -> tuple[int, int]:
+    """Add numbers (as typed) to the list; return (added, already there). Audited."""
+    if source not in SOURCES:
+        raise DoNotCallError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
+    now = now or utcnow()
+    wanted = list(dict.fromkeys(normalise(n, area_code) for n in numbers))
+    with immediate(engine) as conn:
+        present = set(
+            conn.execute(sa.select(dnc_t.c.e164).where(dnc_t.c.e164.in_(wanted))).scalars()
+        )
+        new = [n for n in wanted if n not in present]
+        for number in new:
+            entry_id = conn.execute(
+                sa.insert(dnc_t)
+                .values(e164=number, reason=reason, source=source, added_by=actor, added_at=now,
+                        attempt_id=attempt_id)
+                .returning(dnc_t.c.id)
+            ).scalar_one()  # fmt: skip
+            conn.execute(
+                sa.insert(audit_t).values(
+                    at=now, actor=actor, action="dnc.add", entity="do_not_call",
+                    entity_id=entry_id, after={"e164": number, "source": source},
+                    reason=reason or "added to the do-not-call list", attempt_id=attempt_id,
+                )
+            )  # fmt: skip
+    return len(new), len(present)
+
+
+def import_file(
+    engine: Engine, path: str | Path, actor: str, source: str = "import", area_code: str = "0571"
+) -> tuple[int, int]:
+    """Add every number of a file: one per line, or a CSV whose first column is the number
+    and whose optional second column is the reason. Any bad line stops the whole file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImportFileError(str(path), "file not found")
+    rows: list[tuple[str, str | None]] = []
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        for number, cells in enumerate(csv.reader(f), start=1):
+            if not cells or not cells[0].strip() or cells[0].strip() in ("number", "号码", "电话"):
+                continue
+            try:
+                e164 = normalise(cells[0], area_code)
+            except DoNotCallError as exc:
+                raise ImportFileError(str(path), str(exc), row=number) from None
+            rows.append((e164, cells[1].strip() if len(cells) > 1 and cells[1].strip() else None))
+    added = present = 0
+    for reason in dict.fromkeys(r for _, r in rows):
+        numbers = [e164 for e164, r in rows if r == reason]
+        a, p = add(engine, numbers, actor, reason, source, area_code)
+        added, present = added + a, present + p
+    return added, present
+
+
+def entries(engine: Engine) -> list[Entry]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(dnc_t).order_by(dnc_t.c.added_at, dnc_t.c.id)).all()
+    return [Entry(r.e164, r.reason, r.source, r.added_by, r.added_at) for r in rows]
+
+
+def is_blocked(engine: Engine, e164: str) -> bool:
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(dnc_t.c.id).where(dnc_t.c.e164 == e164)).first()
+    return found is not None
+
+
+def shown(entry: Entry, full: bool = False) -> str:
+    return entry.e164 if full else mask(entry.e164)
