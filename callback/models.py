@@ -109,6 +109,16 @@ class ContactSource(enum.StrEnum):
     AGENT = "agent"  # typed in by an agent or the office
 
 
+class Verification(enum.StrEnum):
+    """What calls learnt about a contact, for the corrected frame export."""
+
+    NOT_CALLED = "not_called"
+    VERIFIED = "verified"  # the applicant (or the case's contact) answered on it
+    CORRECTED = "corrected"  # a number learnt in a callback replaced a wrong one
+    UNREACHABLE = "unreachable"  # every attempt failed to reach anyone
+    WRONG_NUMBER = "wrong_number"  # someone answered who is not the applicant, or it is dead
+
+
 class Unit(Base):
     """A department or town (单位) that handled cases and owns a callback queue."""
 
@@ -189,6 +199,7 @@ class Contact(Base):
         _check_in("kind", PhoneKind, "kind"),
         _check_in("validity", Validity, "validity"),
         _check_in("source", ContactSource, "source"),
+        _check_in("verification", Verification, "verification"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -203,6 +214,11 @@ class Contact(Base):
     batch_id: Mapped[int | None]  # provenance, as Case.batch_id
     created_at: Mapped[datetime]
     superseded_at: Mapped[datetime | None]
+    #: What callbacks learnt of it (Verification) and when.
+    verification: Mapped[str] = mapped_column(
+        sa.String(16), default="not_called", server_default="not_called"
+    )
+    checked_at: Mapped[datetime | None]
 
 
 class AuditEntry(Base):
@@ -463,3 +479,65 @@ class Response(Base):
     realised: Mapped[bool | None]
     satisfied: Mapped[bool | None]
     recorded_at: Mapped[datetime]
+
+
+# -- What callbacks teach the frame: corrections and problems -----------------------------
+
+
+class CorrectionStatus(enum.StrEnum):
+    PENDING = "pending"  # waits for the unit supervisor's review
+    APPLIED = "applied"
+    REJECTED = "rejected"
+    REVERTED = "reverted"
+
+
+class ProblemStatus(enum.StrEnum):
+    OPEN = "open"
+    FIXING = "fixing"  # 整改中
+    FIXED = "fixed"  # 已整改
+    EXPLAINED = "explained"  # 已解释: could not be solved, the policy was explained
+
+
+class Correction(Base):
+    """A proposed or applied fix of a case's facts (信息更正), with its provenance."""
+
+    __tablename__ = "corrections"
+    __table_args__ = (_check_in("status", CorrectionStatus, "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    #: The call it came from, if any (an office edit has none).
+    attempt_id: Mapped[int | None] = mapped_column(sa.ForeignKey("attempts.id"))
+    #: phone, contact, wrong_number, case, unit, item (callback.survey_format.CorrectionKind).
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    #: What the answer or the agent proposed, e.g. {"phone": "+8613…"} or {"contact": "王五"}.
+    proposed: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    before: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    proposed_by: Mapped[str] = mapped_column(sa.String(100))
+    proposed_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(sa.String(100))
+    decided_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class ProblemReport(Base):
+    """Something a citizen raised that the unit must follow up (整改) or explain."""
+
+    __tablename__ = "problems"
+    __table_args__ = (_check_in("status", ProblemStatus, "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cases.id"))
+    attempt_id: Mapped[int | None] = mapped_column(sa.ForeignKey("attempts.id"))
+    campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaigns.id"))
+    category: Mapped[str] = mapped_column(sa.String(50))
+    text: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    owner: Mapped[str | None] = mapped_column(sa.String(100))
+    due_date: Mapped[date | None]
+    resolution: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
