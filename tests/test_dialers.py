@@ -39,7 +39,8 @@ def play(settings: dict, calls: int, conversation: Conversation | None = None) -
     events: list[CallEvent] = []
     dialer = SimulatedDialer(settings, events.append, conversation)
     for attempt in range(1, calls + 1):
-        assert dialer.start(CallRequest(attempt, "+8613912345671")) == f"sim-{attempt}"
+        request = CallRequest(attempt, "+8613912345671", metadata={"attempt": attempt})
+        assert dialer.start(request) == f"sim-{attempt}"
     assert events == []  # nothing happens until the dialer is polled
     dialer.poll(NOW)
     return events

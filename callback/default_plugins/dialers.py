@@ -100,10 +100,11 @@ class Behaviour:
 class SimulatedDialer(Dialer):
     """Seeded virtual respondents, for rehearsals, the demo and load tests.
 
-    Each call's fate is drawn from a random generator seeded by (seed, attempt, number), so a
-    rehearsal replays exactly. Answered calls run the survey through the core's Conversation,
-    exactly as an IVR would, answering each question from ``answers`` (by question id) or
-    uniformly among its keys. Calls play out when ``poll`` is called, at simulated times.
+    Each call's fate is drawn from a random generator seeded by (seed, number, the attempt's
+    ordinal on its case from ``metadata["attempt"]``), so a rehearsal replays exactly.
+    Answered calls run the survey through the core's Conversation, exactly as an IVR would,
+    answering each question from ``answers`` (by question id) or uniformly among its keys.
+    Calls play out when ``poll`` is called, at simulated times.
     """
 
     interactive = True
@@ -139,7 +140,10 @@ class SimulatedDialer(Dialer):
 
     def _play(self, call: CallRequest, at: datetime) -> None:
         b = self.behaviour
-        rng = random.Random(f"{b.seed}:{call.attempt_id}:{call.to}")
+        # Seeded by what the call is, not by database ids (sequences differ between runs):
+        # the number, and which attempt on the case this is.
+        ordinal = call.metadata.get("attempt", call.attempt_id)
+        rng = random.Random(f"{b.seed}:{call.to}:{ordinal}")
         call_id = f"sim-{call.attempt_id}"
 
         def emit(kind: EventKind, seconds: float, **detail: Any) -> None:
