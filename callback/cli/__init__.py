@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import click
@@ -71,6 +72,12 @@ class CallbackGroup(click.Group):
 )
 @click.option("--actor", help="Who is making changes, for the audit log (default: your login).")
 @click.option("-v", "--verbose", count=True, help="Log more to stderr; twice for SQL.")
+@click.option(
+    "--now",
+    type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]),
+    hidden=True,
+    help="Act as if it were this local time (rehearsals, training, tests).",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -78,6 +85,7 @@ def cli(
     config_file: str | None,
     actor: str | None,
     verbose: int,
+    now: datetime | None,
 ) -> None:
     """Callback surveys of service cases, hotline spot checks and accurate sampling frames.
 
@@ -91,12 +99,12 @@ def cli(
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if verbose >= 2:
         logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
-    ctx.obj = AppContext({"database_url": database, "actor": actor}, config_file)
+    ctx.obj = AppContext({"database_url": database, "actor": actor}, config_file, now)
     ctx.call_on_close(ctx.obj.close)
 
 
 def _register() -> None:
-    from callback.cli import cases, db, dnc, frame, plugins
+    from callback.cli import agent, cases, db, dnc, frame, plugins
 
     cli.add_command(db.init)
     cli.add_command(db.db)
@@ -104,6 +112,8 @@ def _register() -> None:
     cli.add_command(frame.frame)
     cli.add_command(plugins.plugins)
     cli.add_command(dnc.dnc_group)
+    cli.add_command(agent.agent)
+    cli.add_command(agent.agents_group)
 
 
 _register()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import click
@@ -10,12 +11,16 @@ from sqlalchemy.engine import Engine
 from callback.config import Settings, load_settings
 from callback.db import create_engine
 from callback.migrate import require_current
+from callback.models import utcnow
 
 
 class AppContext:
-    def __init__(self, options: dict[str, Any], config_file: str | None) -> None:
+    def __init__(
+        self, options: dict[str, Any], config_file: str | None, now: datetime | None = None
+    ) -> None:
         self._options = options
         self._config_file = config_file
+        self._now = now
         self._settings: Settings | None = None
         self._engine: Engine | None = None
 
@@ -42,6 +47,12 @@ class AppContext:
         """The engine of a database that is at the newest schema revision."""
         require_current(self.engine)
         return self.engine
+
+    def now(self) -> datetime:
+        """The time commands act at: the clock, or --now (local time) for rehearsals."""
+        if self._now is None:
+            return utcnow()
+        return self._now.replace(tzinfo=self.settings.tz) if self._now.tzinfo is None else self._now
 
     def close(self) -> None:
         if self._engine is not None:
