@@ -392,7 +392,9 @@ class QueueItem(Base):
     slot1_attempts: Mapped[int] = mapped_column(default=0)
     slot2_attempts: Mapped[int] = mapped_column(default=0)
     slot3_attempts: Mapped[int] = mapped_column(default=0)
-    held_by: Mapped[str | None] = mapped_column(sa.String(100), index=True)
+    # The claim's indexes (partial, one per slot, NULLS FIRST on PostgreSQL) live in migration
+    # 0005 only: a model cannot spell them for both databases; alembic/env.py skips them.
+    held_by: Mapped[str | None] = mapped_column(sa.String(100))
     held_at: Mapped[datetime | None]
     final_disposition: Mapped[str | None] = mapped_column(sa.String(8))
     finished_at: Mapped[datetime | None]

@@ -104,7 +104,7 @@ def cli(
 
 
 def _register() -> None:
-    from callback.cli import agent, cases, db, dnc, frame, plugins
+    from callback.cli import agent, cases, db, dnc, frame, plugins, queue
 
     cli.add_command(db.init)
     cli.add_command(db.db)
@@ -114,6 +114,7 @@ def _register() -> None:
     cli.add_command(dnc.dnc_group)
     cli.add_command(agent.agent)
     cli.add_command(agent.agents_group)
+    cli.add_command(queue.queue)
 
 
 _register()
