@@ -45,6 +45,7 @@ from callback.models import (
 )
 from callback.queues import (
     LEASE,
+    NOT_PLACED,
     WAIT_FINISHED,
     ItemHistory,
     attempts_t,
@@ -558,6 +559,49 @@ def attempt_placed(
         return done.rowcount > 0
 
 
+def attempt_not_placed(
+    engine: Engine,
+    attempt_id: int,
+    now: datetime,
+    retry_after: float,
+    detail: Mapping[str, Any] | None = None,
+) -> bool:
+    """Record that the provider would not take the call (429, 5xx, network); False if repeated.
+
+    No telephone rang, so the attempt counts for nothing (not toward limits, not in the
+    case's disposition): it is kept with outcome "not-placed" and code 3.11, its claim is
+    released, and the case is due again no sooner than ``retry_after`` seconds from now.
+    """
+    values = {
+        "attempt_id": attempt_id,
+        "state": AttemptState.ENDED,
+        "ended_at": now,
+        "outcome": NOT_PLACED,
+        "disposition": Disposition.NOT_ATTEMPTED.value,
+        "detail": {"retry_after": retry_after, **dict(detail or {})},
+    }
+    with immediate(engine) as conn:
+        item = conn.execute(_LOCK_ITEM_OF_ATTEMPT, {"attempt_id": attempt_id}).first()
+        if item is None:
+            raise UnknownAttempt(f"no attempt with id {attempt_id}")
+        ended = conn.execute(
+            attempts_t.update()
+            .where(attempts_t.c.id == attempt_id, attempts_t.c.state == AttemptState.PENDING)
+            .values({k: v for k, v in values.items() if k != "attempt_id"})
+            .returning(attempts_t.c.worker)
+        ).first()
+        if ended is None:
+            return False
+        rules = _rules(item)
+        history = load_histories(conn, [item])[item.id].history
+        due_at, reason = schedule(rules, history, now + timedelta(seconds=retry_after))
+        update: dict[str, Any] = {"due_at": due_at, "wait_reason": reason}
+        if item.held_by == ended.worker:
+            update.update(held_by=None, held_at=None)
+        conn.execute(items_t.update().where(q.id == item.id).values(**update))
+        return True
+
+
 def finish_attempt(
     engine: Engine,
     attempt_id: int,
@@ -693,7 +737,9 @@ def _settle(
     return AttemptResult(attempt.id, True, str(code), finished, final_code, due_at, reason)
 
 
-def reconcile_unknown(engine: Engine, older_than: timedelta, now: datetime) -> list[int]:
+def reconcile_unknown(
+    engine: Engine, older_than: timedelta, now: datetime, only: Sequence[int] | None = None
+) -> list[int]:
     """Mark attempts pending or placed for longer than ``older_than`` as unknown; return them.
 
     Their worker died before learning their fate, so whether the phone rang is not known:
@@ -705,12 +751,15 @@ def reconcile_unknown(engine: Engine, older_than: timedelta, now: datetime) -> l
     cutoff = now - older_than
     started = sa.func.coalesce(attempts_t.c.placed_at, attempts_t.c.created_at)
     out = attempts_t.c.state.in_([AttemptState.PENDING, AttemptState.PLACED])
+    query = sa.select(attempts_t.c.id, attempts_t.c.state, attempts_t.c.detail).where(
+        out, started < cutoff
+    )
+    if only is not None:  # these and no others (a dead dispatcher's), whatever their age
+        query = sa.select(attempts_t.c.id, attempts_t.c.state, attempts_t.c.detail).where(
+            out, attempts_t.c.id.in_(list(only))
+        )
     with engine.connect() as conn:
-        found = conn.execute(
-            sa.select(attempts_t.c.id, attempts_t.c.state, attempts_t.c.detail)
-            .where(out, started < cutoff)
-            .order_by(attempts_t.c.id)
-        ).all()
+        found = conn.execute(query.order_by(attempts_t.c.id)).all()
     done = []
     for attempt_id, state, detail in found:
         with immediate(engine) as conn:

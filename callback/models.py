@@ -543,3 +543,16 @@ class ProblemReport(Base):
     resolution: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class DialerPacing(Base):
+    """When a dialer may next place a call: a token bucket shared by every dispatcher.
+
+    Providers limit calls per account (Twilio: one a second by default), not per process, so
+    several ``callback run`` processes take their turns from this row.
+    """
+
+    __tablename__ = "dialer_pacing"
+
+    dialer: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
+    next_at: Mapped[datetime]

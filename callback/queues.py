@@ -71,6 +71,8 @@ WAIT_FINISHED = "finished"
 # Items per transaction in refresh: long enough to amortise the history queries, short
 # enough that claimers (which skip locked rows) are not kept waiting.
 REFRESH_CHUNK = 500
+#: The outcome of an attempt whose call the provider would not take (see attempts_not_placed).
+NOT_PLACED = "not-placed"
 
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 
@@ -264,6 +266,7 @@ _ATTEMPTS = (
         attempts_t.c.placed_at,
         attempts_t.c.ended_at,
         attempts_t.c.disposition,
+        attempts_t.c.outcome,
     )
     .where(attempts_t.c.queue_item_id.in_(sa.bindparam("item_ids", expanding=True)))
     .order_by(attempts_t.c.id)
@@ -300,7 +303,10 @@ def load_histories(
                     blocked.add(e164)
     attempts: dict[int, list[Any]] = defaultdict(list)
     for row in conn.execute(_ATTEMPTS, {"item_ids": [r.id for r in items]}):
-        attempts[row.queue_item_id].append(row)
+        # A call the provider never took (rate limit, outage) rang no telephone: it stays on
+        # record but is no attempt for the rules, the limits or the case's disposition.
+        if row.outcome != NOT_PLACED:
+            attempts[row.queue_item_id].append(row)
 
     out: dict[int, ItemHistory] = {}
     for item in items:

@@ -104,7 +104,7 @@ def cli(
 
 
 def _register() -> None:
-    from callback.cli import agent, cases, db, dnc, frame, plugins, queue
+    from callback.cli import agent, cases, db, dnc, frame, plugins, queue, run
 
     cli.add_command(db.init)
     cli.add_command(db.db)
@@ -115,6 +115,7 @@ def _register() -> None:
     cli.add_command(agent.agent)
     cli.add_command(agent.agents_group)
     cli.add_command(queue.queue)
+    cli.add_command(run.run)
 
 
 _register()

@@ -48,6 +48,11 @@ class AppContext:
         require_current(self.engine)
         return self.engine
 
+    @property
+    def fixed_now(self) -> datetime | None:
+        """The --now given, if any."""
+        return self._now
+
     def now(self) -> datetime:
         """The time commands act at: the clock, or --now (local time) for rehearsals."""
         if self._now is None:

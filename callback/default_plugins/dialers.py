@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -73,6 +74,9 @@ class Behaviour:
     break_off: float = 0.02
     seed: int = 1
     answers: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: DEFAULT_ANSWERS)
+    #: A file to which every call started is appended ("attempt<TAB>number"), durably: the
+    #: outside record that crash tests count dials against.
+    journal: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> Behaviour:
@@ -129,6 +133,14 @@ class SimulatedDialer(Dialer):
         return self._pacing
 
     def start(self, call: CallRequest) -> str:
+        if self.behaviour.journal:
+            # O_APPEND writes of a line are atomic, so dispatchers can share one journal.
+            fd = os.open(self.behaviour.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, f"{call.attempt_id}\t{call.to}\n".encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         self._started.append(call)
         return f"sim-{call.attempt_id}"
 

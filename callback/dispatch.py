@@ -1,0 +1,356 @@
+"""The dispatcher: dial the due cases of automated campaigns, paced, each attempt written first.
+
+Each tick, for every automated dialer: count its calls in flight (across all dispatchers),
+take a pacing slot from the shared token bucket, claim the next due case, write the attempt
+row (the outbox), then ask the dialer to start the call and record when it really was placed
+(the retry clock starts there). A provider that refuses for now (429, 5xx) gets the attempt
+back as not placed and the dialer rests for the time it asked. Several dispatchers on one
+PostgreSQL database never dial a case twice: the claim and the outbox see to it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from callback import plugins
+from callback.calls import CallHandler
+from callback.claims import (
+    ClaimError,
+    Scope,
+    attempt_not_placed,
+    attempt_placed,
+    begin_attempt,
+    claim_next,
+    finish_attempt,
+    next_number,
+    reconcile_unknown,
+    release,
+)
+from callback.config import Settings
+from callback.db import immediate
+from callback.dialing import (
+    FINAL_EVENTS,
+    CallRequest,
+    Dialer,
+    DialRejected,
+    EventKind,
+    Pacing,
+    RetryableDialError,
+)
+from callback.errors import CallbackError, ConfigError
+from callback.models import (
+    AttemptState,
+    CallAttempt,
+    Campaign,
+    CampaignStatus,
+    Contact,
+    DialerPacing,
+    table,
+)
+
+log = logging.getLogger(__name__)
+attempts_t, campaigns_t = table(CallAttempt), table(Campaign)
+contacts_t, pacing_t = table(Contact), table(DialerPacing)
+
+#: Dialers a person drives; the dispatcher leaves their campaigns to the workstation.
+PERSON_DIALERS = frozenset({"manual"})
+
+
+@dataclass
+class Line:
+    """One dialer as the dispatcher drives it."""
+
+    name: str
+    dialer: Dialer
+    campaigns: frozenset[int]
+    resting_until: datetime | None = None
+    placed: int = 0
+
+
+@dataclass
+class TickReport:
+    placed: int = 0
+    not_placed: int = 0
+    by_dialer: dict[str, int] = field(default_factory=dict)
+
+
+class Dispatcher:
+    """Dial due cases of the automated campaigns; ``tick`` is called by the scheduler."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        worker: str,
+        clock: Callable[[], datetime],
+        campaigns: Iterable[str] | None = None,
+        dialers: Mapping[str, Dialer] | None = None,
+        horizon: timedelta = timedelta(seconds=2),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.worker = worker
+        self.clock = clock
+        self.horizon = horizon
+        self.sleep = sleep
+        self.handler = CallHandler(engine, actor=worker, clock=clock)
+        self.lines = self._lines(set(campaigns) if campaigns is not None else None, dialers)
+        self.stopping = False
+
+    def _lines(self, names: set[str] | None, given: Mapping[str, Dialer] | None) -> list[Line]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(campaigns_t.c.id, campaigns_t.c.name, campaigns_t.c.dialer).where(
+                    campaigns_t.c.status == CampaignStatus.SAMPLED
+                )
+            ).all()
+        if names is not None:
+            unknown = names - {r.name for r in rows}
+            if unknown:
+                raise CallbackError(
+                    f"no sampled campaign named {', '.join(sorted(unknown))} (callback "
+                    "campaign list shows them)"
+                )
+            rows = [r for r in rows if r.name in names]
+        by_dialer: dict[str, set[int]] = {}
+        for row in rows:
+            if row.dialer not in PERSON_DIALERS:
+                by_dialer.setdefault(row.dialer, set()).add(row.id)
+        lines = []
+        for name, ids in sorted(by_dialer.items()):
+            dialer = given[name] if given and name in given else self._build(name)
+            lines.append(Line(name, dialer, frozenset(ids)))
+        return lines
+
+    def _build(self, name: str) -> Dialer:
+        cls = plugins.get_dialer(name)
+        section = self.settings.section(f"dialers.{name}")
+        if cls.interactive and "conversation" in inspect.signature(cls).parameters:
+            dialer: Dialer = cls(section, self.handler, conversation=self.handler)
+        else:
+            dialer = cls(section, self.handler)
+        return dialer
+
+    # -- the tick ------------------------------------------------------------------------
+
+    def tick(self) -> TickReport:
+        """Place the calls that are due and that pacing allows; let dialers report."""
+        report = TickReport()
+        for line in self.lines:
+            now = self.clock()
+            if line.resting_until is not None and now < line.resting_until:
+                line.dialer.poll(now)
+                continue
+            line.resting_until = None
+            placed = self._dial(line, report)
+            report.by_dialer[line.name] = placed
+            line.dialer.poll(self.clock())
+        return report
+
+    def _dial(self, line: Line, report: TickReport) -> int:
+        pacing = line.dialer.pacing
+        room = pacing.max_concurrent - self.in_flight(line.name)
+        scope = Scope(campaigns=line.campaigns, dialers=frozenset({line.name}))
+        placed = 0
+        while room > 0 and not self.stopping:
+            now = self.clock()
+            slot = reserve_slot(self.engine, line.name, pacing, now, self.horizon)
+            if slot is None:
+                break
+            claim = claim_next(self.engine, self.worker, scope, now)
+            if claim is None:
+                break  # the slot goes unused: nothing is due
+            number = next_number(self.engine, claim, now)
+            if number is None:
+                release(self.engine, claim.item_id, self.worker)
+                continue
+            try:
+                attempt_id = begin_attempt(self.engine, claim, number, line.name, now)
+            except ClaimError as exc:
+                log.info("not dialled: %s", exc)
+                continue
+            wait = (slot - self.clock()).total_seconds()
+            if wait > 0:
+                self.sleep(wait)
+            request = self._request(attempt_id, claim.attempts + 1, number, claim.case_id, line)
+            try:
+                call_id = line.dialer.start(request)
+            except RetryableDialError as exc:
+                attempt_not_placed(self.engine, attempt_id, self.clock(), exc.retry_after,
+                                   {"error": str(exc)})  # fmt: skip
+                line.resting_until = self.clock() + timedelta(seconds=exc.retry_after)
+                report.not_placed += 1
+                log.warning("%s asks to wait %.0f s: %s", line.name, exc.retry_after, exc)
+                break
+            except DialRejected:
+                continue  # its outcome came through the event sink already
+            except ConfigError:
+                attempt_not_placed(self.engine, attempt_id, self.clock(), 3600.0)
+                raise  # every call would fail the same way: stop and say why
+            except Exception as exc:  # a dialer's bug must not leave the attempt pending
+                log.exception("%s failed to start a call", line.name)
+                finish_attempt(self.engine, attempt_id, EventKind.FAILED, self.clock(),
+                               {"error": repr(exc)})  # fmt: skip
+                continue
+            attempt_placed(self.engine, attempt_id, call_id, self.clock())
+            placed += 1
+            room -= 1
+        report.placed += placed
+        line.placed += placed
+        return placed
+
+    def _request(
+        self, attempt_id: int, ordinal: int, number: str, case_id: int | None, line: Line
+    ) -> CallRequest:
+        extension = None
+        if case_id is not None:
+            with self.engine.connect() as conn:
+                extension = conn.execute(
+                    sa.select(contacts_t.c.extension).where(
+                        contacts_t.c.case_id == case_id,
+                        contacts_t.c.e164 == number,
+                        contacts_t.c.superseded_at.is_(None),
+                    )
+                ).scalar()
+        settings = line.dialer.settings
+        return CallRequest(
+            attempt_id,
+            number,
+            caller_id=settings.get("caller_id"),
+            extension=extension,
+            ring_timeout=int(settings.get("ring_timeout", 30)),
+            metadata={"attempt": ordinal},
+        )
+
+    def in_flight(self, dialer: str, mine: bool = False) -> int:
+        """Calls of this dialer not yet ended, whichever dispatcher placed them (or ours)."""
+        query = sa.select(sa.func.count()).where(
+            attempts_t.c.dialer == dialer,
+            attempts_t.c.state.in_([AttemptState.PENDING, AttemptState.PLACED]),
+        )
+        if mine:
+            query = query.where(attempts_t.c.worker == self.worker)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # -- after a crash -------------------------------------------------------------------
+
+    def reconcile(self, older_than: timedelta) -> int:
+        """Settle attempts that outlived their dispatcher: ask the provider, else close them.
+
+        An attempt still pending or placed after ``older_than`` (longer than any call) was
+        left by a dispatcher that died. A placed call's provider is asked what became of it;
+        whatever it cannot say is closed as unknown (code 3.16) and its case rescheduled as a
+        new attempt: the same attempt is never dialled again.
+        """
+        now = self.clock()
+        cutoff = now - older_than
+        started = sa.func.coalesce(attempts_t.c.placed_at, attempts_t.c.created_at)
+        by_name = {line.name: line for line in self.lines}
+        out = attempts_t.c.state.in_([AttemptState.PENDING, AttemptState.PLACED])
+        with self.engine.connect() as conn:
+            stale = conn.execute(
+                sa.select(
+                    attempts_t.c.id,
+                    attempts_t.c.dialer,
+                    attempts_t.c.provider_call_id,
+                    attempts_t.c.worker,
+                    started.label("started"),
+                )
+                .where(out)
+                .order_by(attempts_t.c.id)
+            ).all()
+        # Old enough to have been abandoned, or left by a dispatcher of this host that is dead
+        # (a crash and a restart: there is no need to wait for the timeout to know).
+        stale = [a for a in stale if a.started < cutoff or _dead_here(a.worker)]
+        settled = 0
+        for attempt in stale:
+            line = by_name.get(attempt.dialer)
+            if line is None or attempt.provider_call_id is None:
+                continue
+            try:
+                event = line.dialer.status(attempt.provider_call_id, attempt.id)
+            except Exception:  # the provider cannot be asked now: close it below
+                log.warning("could not ask %s about call %s", attempt.dialer,
+                            attempt.provider_call_id, exc_info=True)  # fmt: skip
+                event = None
+            if event is not None and event.kind in FINAL_EVENTS:
+                self.handler(event)
+                settled += 1
+        dead = [a.id for a in stale if a.started >= cutoff]
+        settled += len(reconcile_unknown(self.engine, older_than, now))
+        if dead:
+            settled += len(reconcile_unknown(self.engine, timedelta(0), now, only=dead))
+        return settled
+
+    def close(self) -> None:
+        for line in self.lines:
+            line.dialer.close()
+
+
+def _dead_here(worker: str) -> bool:
+    """True for "dispatcher:<this host>:<pid>" when that process no longer runs."""
+    parts = worker.split(":")
+    if len(parts) != 3 or parts[0] != "dispatcher" or parts[1] != socket.gethostname():
+        return False
+    try:
+        pid = int(parts[2])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, but another user's
+        return False
+    return False
+
+
+def reserve_slot(
+    engine: Engine, dialer: str, pacing: Pacing, now: datetime, horizon: timedelta
+) -> datetime | None:
+    """Take the dialer's next pacing slot if it falls within ``horizon``; None if not.
+
+    The bucket is one row per dialer, locked while a slot is taken, so dispatchers sharing
+    a provider account share its rate. A slot may lie a little ahead: the caller waits for it.
+    """
+    interval = timedelta(seconds=1 / pacing.calls_per_second)
+    locked = sa.select(pacing_t.c.next_at).where(pacing_t.c.dialer == dialer).with_for_update()
+    with immediate(engine) as conn:
+        row = conn.execute(locked).first()
+        if row is None:
+            try:  # the first slot ever; another dispatcher may be taking it at this moment
+                with conn.begin_nested():
+                    conn.execute(sa.insert(pacing_t).values(dialer=dialer, next_at=now))
+            except sa.exc.IntegrityError:
+                pass
+            row = conn.execute(locked).one()
+        slot = max(row.next_at, now)
+        if slot > now + horizon:
+            return None
+        conn.execute(
+            sa.update(pacing_t).where(pacing_t.c.dialer == dialer).values(next_at=slot + interval)
+        )
+        return slot
+
+
+def describe(lines: Iterable[Line]) -> list[dict[str, Any]]:
+    return [
+        {"dialer": line.name, "campaigns": sorted(line.campaigns),
+         "pacing": line.dialer.pacing.__dict__}
+        for line in lines
+    ]  # fmt: skip
