@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -194,9 +196,34 @@ _CAMPAIGNS = sa.select(
 ).where(campaigns_t.c.status == CampaignStatus.SAMPLED)
 
 
+#: How long a process trusts its list of sampled campaigns. A claim made from a stale list
+#: is safe: begin_attempt re-reads the campaign and refuses (and releases) if it closed.
+CAMPAIGNS_TTL = 5.0
+_campaign_rows: dict[str, tuple[float, list[Any]]] = {}
+_campaign_rows_lock = threading.Lock()
+
+
+def _sampled_campaigns(conn: Connection) -> list[Any]:
+    key = conn.engine.url.render_as_string(hide_password=False)
+    with _campaign_rows_lock:
+        cached = _campaign_rows.get(key)
+    if cached is not None and time.monotonic() - cached[0] < CAMPAIGNS_TTL:
+        return cached[1]
+    rows = list(conn.execute(_CAMPAIGNS))
+    with _campaign_rows_lock:
+        _campaign_rows[key] = (time.monotonic(), rows)
+    return rows
+
+
+def forget_campaigns() -> None:
+    """Drop the cached campaign list (a campaign was sampled or closed in this process)."""
+    with _campaign_rows_lock:
+        _campaign_rows.clear()
+
+
 def _callable_campaigns(conn: Connection, scope: Scope, now: datetime) -> list[_Callable]:
     out = []
-    for row in conn.execute(_CAMPAIGNS):
+    for row in _sampled_campaigns(conn):
         if scope.campaigns is not None and row.id not in scope.campaigns:
             continue
         if scope.dialers is not None and row.dialer not in scope.dialers:
