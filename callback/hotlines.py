@@ -1,0 +1,157 @@
+"""Units' published consultation hotlines (咨询电话), the frame of the weekly spot checks."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from callback.db import immediate
+from callback.dnc import DoNotCallError, normalise
+from callback.errors import CallbackError, ImportFileError
+from callback.models import AuditEntry, Hotline, Unit, table
+
+hotlines_t, units_t, audit_t = table(Hotline), table(Unit), table(AuditEntry)
+
+
+class HotlineError(CallbackError):
+    """A hotline that cannot be added or changed as asked."""
+
+
+@dataclass(frozen=True)
+class Listed:
+    id: int
+    unit: str
+    e164: str
+    label: str | None
+    active: bool
+
+
+def _unit_id(conn: Connection, unit: str) -> int:
+    found = conn.execute(sa.select(units_t.c.id).where(units_t.c.name == unit)).scalar()
+    if found is None:
+        raise HotlineError(f"no unit named {unit!r}: import its cases first, or check the name")
+    return int(found)
+
+
+def _number(number: str, area_code: str) -> str:
+    try:
+        return normalise(number, area_code)
+    except DoNotCallError as exc:
+        raise HotlineError(str(exc).replace("callback can block", "of a hotline")) from None
+
+
+def _add(
+    conn: Connection,
+    unit: str,
+    e164: str,
+    label: str | None,
+    actor: str,
+    now: datetime,
+) -> bool:
+    """Add or reactivate one hotline inside the caller's transaction; False if already active."""
+    unit_id = _unit_id(conn, unit)
+    row = conn.execute(
+        sa.select(hotlines_t).where(hotlines_t.c.unit_id == unit_id, hotlines_t.c.e164 == e164)
+    ).first()
+    if row is not None and row.active:
+        return False
+    if row is None:
+        hotline_id = conn.execute(
+            sa.insert(hotlines_t)
+            .values(unit_id=unit_id, e164=e164, label=label, active=True, created_at=now)
+            .returning(hotlines_t.c.id)
+        ).scalar_one()
+        before = None
+    else:
+        hotline_id = row.id
+        conn.execute(sa.update(hotlines_t).where(hotlines_t.c.id == row.id).values(active=True))
+        before = {"active": False}
+    conn.execute(
+        sa.insert(audit_t).values(
+            at=now, actor=actor, action="hotline.add", entity="hotlines", entity_id=hotline_id,
+            before=before, after={"unit": unit, "e164": e164, "active": True},
+            reason="published consultation hotline",
+        )
+    )  # fmt: skip
+    return True
+
+
+def add(
+    engine: Engine,
+    unit: str,
+    number: str,
+    actor: str,
+    now: datetime,
+    label: str | None = None,
+    area_code: str = "0571",
+) -> bool:
+    """Add a unit's hotline (as typed); False when it is already listed and active. Audited."""
+    e164 = _number(number, area_code)
+    with immediate(engine) as conn:
+        return _add(conn, unit, e164, label, actor, now)
+
+
+def import_file(
+    engine: Engine, path: str | Path, actor: str, now: datetime, area_code: str = "0571"
+) -> tuple[int, int]:
+    """Add every hotline of a CSV file (unit, number, optional label; a header row is allowed).
+
+    One transaction: a bad row names its line and field, and nothing of the file is stored.
+    Returns (added, already listed).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImportFileError(str(path), "file not found")
+    added = present = 0
+    with path.open(encoding="utf-8-sig", newline="") as f, immediate(engine) as conn:
+        for line, cells in enumerate(csv.reader(f), start=1):
+            cells = [c.strip() for c in cells]
+            if not any(cells) or (line == 1 and cells[0] in ("unit", "单位", "单位名称")):
+                continue
+            if len(cells) < 2 or not cells[0] or not cells[1]:
+                raise ImportFileError(str(path), "expected: unit, number[, label]", row=line)
+            label = cells[2] if len(cells) > 2 and cells[2] else None
+            try:
+                e164 = _number(cells[1], area_code)
+                if _add(conn, cells[0], e164, label, actor, now):
+                    added += 1
+                else:
+                    present += 1
+            except HotlineError as exc:
+                field = "unit" if "no unit" in str(exc) else "number"
+                raise ImportFileError(str(path), f"{field}: {exc}", row=line) from None
+    return added, present
+
+
+def deactivate(engine: Engine, hotline_id: int, actor: str, now: datetime, reason: str) -> None:
+    """Stop spot-checking a hotline (a number no longer published). Audited; never deleted."""
+    with immediate(engine) as conn:
+        row = conn.execute(sa.select(hotlines_t).where(hotlines_t.c.id == hotline_id)).first()
+        if row is None:
+            raise HotlineError(f"no hotline with id {hotline_id}")
+        if not row.active:
+            raise HotlineError(f"hotline {hotline_id} is already inactive")
+        conn.execute(sa.update(hotlines_t).where(hotlines_t.c.id == row.id).values(active=False))
+        conn.execute(
+            sa.insert(audit_t).values(
+                at=now, actor=actor, action="hotline.deactivate", entity="hotlines",
+                entity_id=row.id, before={"active": True}, after={"active": False}, reason=reason,
+            )
+        )  # fmt: skip
+
+
+def listed(engine: Engine, include_inactive: bool = False) -> list[Listed]:
+    query = (
+        sa.select(hotlines_t, units_t.c.name.label("unit"))
+        .join(units_t, units_t.c.id == hotlines_t.c.unit_id)
+        .order_by(units_t.c.name, hotlines_t.c.id)
+    )
+    if not include_inactive:
+        query = query.where(hotlines_t.c.active.is_(True))
+    with engine.connect() as conn:
+        return [Listed(r.id, r.unit, r.e164, r.label, r.active) for r in conn.execute(query)]
