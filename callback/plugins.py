@@ -25,6 +25,7 @@ from callback.errors import PluginError
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "callback.default_plugins.dialers",
     "callback.default_plugins.survey_scripts",
+    "callback.default_plugins.exporters",
 )
 ENTRY_POINT_GROUP = "callback"
 _NAME = re.compile(r"[a-z][a-z0-9_-]{0,49}")
