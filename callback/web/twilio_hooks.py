@@ -1,0 +1,123 @@
+"""The Twilio webhooks: check the signature, hand events and input to the core, render TwiML.
+
+Imported by the app only when a ``/twilio/`` route is first used and the ``twilio`` dialer is
+installed, so callback itself never needs the twilio library. Everything here is synchronous
+and short; the app decides where it runs (see ``callback.web.app.Database``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from callback_twilio.mapping import events_from_webhook
+from callback_twilio.signatures import public_url
+from callback_twilio.twiml import audio_url_mapper, render_turn
+
+from callback.calls import CallHandler
+from callback.config import Settings
+from callback.dialing import Turn
+from callback.web.forms import Form, first
+from callback.web.ivr import KeyedSessions, Step
+from callback.web.settings import WebSettings
+
+log = logging.getLogger(__name__)
+
+#: Heard when something broke mid-call: "Sorry, the callback cannot go on right now; we will
+#: call you again. Goodbye." Twilio's own answer to a 500 is an English error message.
+APOLOGY = Turn(
+    "对不起，系统暂时无法继续本次回访，我们会另行与您联系，再见。", expect="", hangup=True
+)
+
+
+class TwilioWebhooks:
+    """The four webhooks of one Twilio account, around one ``TwilioDialer``.
+
+    ``dialer_class`` is what ``callback.plugins.get_dialer("twilio")`` returned; it is built
+    from ``[dialers.twilio]`` with the core's ``CallHandler`` as its event sink (a
+    ``ConfigError`` when the table is incomplete).
+    """
+
+    def __init__(
+        self,
+        dialer_class: Any,
+        settings: Settings,
+        web: WebSettings,
+        handler: CallHandler,
+        sessions: KeyedSessions,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        # The clock stamps events that carry no Timestamp of Twilio's (tests inject it).
+        self.dialer = dialer_class(settings.section("dialers.twilio"), handler, clock=clock)
+        self.handler = handler
+        self.sessions = sessions
+        config = self.dialer.config
+        #: Twilio signs the URL it requested: ours behind the proxy, else the dialer's.
+        self.public_base_url: str = web.public_base_url or config.public_base_url
+        if web.public_base_url and web.public_base_url != config.public_base_url:
+            log.warning(
+                "[web] public_base_url %s differs from [dialers.twilio] public_base_url %s, "
+                "where calls send Twilio: signatures are checked against the first",
+                web.public_base_url, config.public_base_url,
+            )  # fmt: skip
+        self._audio = (
+            audio_url_mapper(config.audio_root, config.audio_base_url)
+            if config.audio_root and config.audio_base_url
+            else None
+        )
+        #: Rendered now: when it is needed, something else has already failed.
+        self.apology = self.render(Step(APOLOGY), 0)
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def signed(self, path: str, query: str, form: Form, signature: str | None) -> bool:
+        """True when ``signature`` is Twilio's for the public URL of ``path`` and ``form``."""
+        url = public_url(self.public_base_url, path, query)
+        return bool(self.dialer.verify(url, form, signature))
+
+    # -- webhooks ----------------------------------------------------------------------------
+
+    def voice(self, attempt_id: int, form: Form) -> str:
+        """The callee answered: report it, open the session, return the first turn."""
+        self._report("voice", attempt_id, form)
+        return self.render(self.sessions.begin(attempt_id), attempt_id)
+
+    def gather(self, attempt_id: int, at: str | None, form: Form) -> str:
+        """Input (or silence) for the turn asked at ``at``: apply it once, return the next."""
+        digits = first(form, "Digits") or ""
+        speech = first(form, "SpeechResult")
+        return self.render(self.sessions.reply(attempt_id, at, digits, speech), attempt_id)
+
+    def callback(self, kind: str, attempt_id: int, form: Form) -> None:
+        """A status or AMD callback: only events, no TwiML."""
+        self.dialer.handle_webhook(kind, attempt_id, form, None)
+
+    def _report(self, kind: str, attempt_id: int, form: Form) -> None:
+        # The plugin's mapping, applied by the core's CallHandler: repeated or late events
+        # (Twilio retries, and sends status callbacks out of order) change nothing twice.
+        # (handle_webhook would do the same, then render a turn without the position.)
+        for event in events_from_webhook(kind, form, attempt_id, self.dialer.clock()):
+            self.handler(event)
+
+    # -- TwiML -------------------------------------------------------------------------------
+
+    def render(self, step: Step, attempt_id: int) -> str:
+        """Render ``step``; its input comes back to the gather URL keyed with its position."""
+        config = self.dialer.config
+        url = config.webhook_url("gather", attempt_id)
+        if step.at:
+            url += "?" + urlencode({"at": step.at})
+        # TwilioDialer.render(turn, attempt_id) cannot add the position to the URL yet, so
+        # this uses the plugin's renderer with the same settings it would pass.
+        return str(
+            render_turn(
+                step.turn,
+                url,
+                voice=config.voice,
+                audio_url=self._audio,
+                speech_languages=config.speech_languages,
+            )
+        )
