@@ -213,9 +213,7 @@ def test_a_file_that_fails_half_way_leaves_nothing(
     before = frame_snapshot(engine)
     path = tmp_path / "broken.csv"
     good = "\n".join(",".join(r) for r in [HEADER] + [row(f"N{n:05d}") for n in range(12_000)])
-    path.write_bytes(
-        (good + "\n").encode() + ",".join(row("Z")).encode("gb18030")
-    )
+    path.write_bytes((good + "\n").encode() + ",".join(row("Z")).encode("gb18030"))
     with pytest.raises(ImportFileError, match="line 12002"):
         run(engine, settings, path, chunk_rows=1000)
     assert frame_snapshot(engine) == before

@@ -104,18 +104,41 @@ def cli(
 
 
 def _register() -> None:
-    from callback.cli import agent, cases, db, dnc, frame, plugins, queue, run
+    from callback.cli import (
+        agent,
+        campaign,
+        cases,
+        corrections,
+        db,
+        dnc,
+        frame,
+        frame_export,
+        hotlines,
+        plugins,
+        problems,
+        queue,
+        report,
+        run,
+        serve,
+    )
 
     cli.add_command(db.init)
     cli.add_command(db.db)
     cli.add_command(cases.cases)
     cli.add_command(frame.frame)
-    cli.add_command(plugins.plugins)
+    frame.frame.add_command(frame_export.export_command)
+    cli.add_command(hotlines.hotlines)
     cli.add_command(dnc.dnc_group)
+    cli.add_command(campaign.campaign)
+    cli.add_command(queue.queue)
     cli.add_command(agent.agent)
     cli.add_command(agent.agents_group)
-    cli.add_command(queue.queue)
     cli.add_command(run.run)
+    cli.add_command(serve.serve)
+    cli.add_command(corrections.corrections)
+    cli.add_command(problems.problems)
+    cli.add_command(report.report)
+    cli.add_command(plugins.plugins)
 
 
 _register()
