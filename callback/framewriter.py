@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from callback.bulk import BulkInsert
+from callback.corrections import corrected_facts
 from callback.models import AuditEntry, Case, Contact, ContactSource, Unit, UnitKind, table
 from callback.records import CaseRecord, Chunk
 
@@ -270,8 +271,14 @@ class FrameWriter:
     def _update(self, case_id: int, record: CaseRecord) -> None:
         """Bring one case to the facts of ``record``, auditing each change."""
         row = self.conn.execute(sa.select(cases_t).where(cases_t.c.id == case_id)).one()._mapping
+        # A fact that a callback corrected is the callback's while the source still says what
+        # it said before the correction; a source that now says something new is noted for
+        # the office (case.conflict), not taken over the correction.
+        corrected = corrected_facts(self.conn, case_id)
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
+        kept: dict[str, Any] = {}
+        offered: dict[str, Any] = {}
         values: dict[str, Any] = {}
         for name in CASE_FACTS:
             new = getattr(record, name)
@@ -290,13 +297,25 @@ class FrameWriter:
             else:
                 column, old_value, new_value = name, row[name], new
                 shown_old, shown_new = old_value, new_value
-            if old_value != new_value:
-                values[column] = new_value
-                before[name] = _jsonable(shown_old)
-                after[name] = _jsonable(shown_new)
+            if old_value == new_value:
+                continue
+            fact = corrected.get(name)
+            if fact is not None:
+                if shown_new != fact.before:
+                    kept[name], offered[name] = _jsonable(shown_old), _jsonable(shown_new)
+                continue
+            values[column] = new_value
+            before[name] = _jsonable(shown_old)
+            after[name] = _jsonable(shown_new)
         reason = self.reason(record)
         if values:
             self._audit("case.update", "case", case_id, case_id, before, after, reason)
+        if kept:
+            why = (
+                f"{reason}: the source now says otherwise than a correction from a callback; "
+                "the correction is kept until the office decides"
+            )
+            self._audit("case.conflict", "case", case_id, case_id, kept, offered, why)
         values.update(
             batch_id=self.batch_id, source_row=record.row, source_fingerprint=record.fingerprint()
         )

@@ -438,11 +438,6 @@ def test_reimporting_the_same_file_keeps_the_correction(engine: Engine, tmp_path
     assert case_row(engine).contact_name == "王五"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="callback.framewriter._update overwrites every changed fact, corrected ones too; "
-    "the change it needs is in docs/corrections.md (Re-imports)",
-)
 def test_a_reimport_that_changed_another_fact_keeps_the_correction(
     engine: Engine, tmp_path: Path
 ) -> None:
@@ -454,11 +449,6 @@ def test_a_reimport_that_changed_another_fact_keeps_the_correction(
     assert case.contact_name == "王五"  # the callback's correction stands
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="callback.framewriter._update overwrites every changed fact, corrected ones too; "
-    "the change it needs is in docs/corrections.md (Re-imports)",
-)
 def test_a_source_that_now_says_something_else_is_noted_not_taken(
     engine: Engine, tmp_path: Path
 ) -> None:
