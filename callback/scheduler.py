@@ -32,6 +32,7 @@ def build_scheduler(
     tick_seconds: float = 2.0,
     reconcile_after: timedelta = timedelta(minutes=30),
     weekly_report: Callable[[], Any] | None = None,
+    apply_corrections: Callable[[], Any] | None = None,
     extra_jobs: list[tuple[Callable[[], Any], Any]] | None = None,
 ) -> BlockingScheduler:
     """A scheduler with the dispatcher's tick and the periodic jobs of a call centre."""
@@ -58,6 +59,12 @@ def build_scheduler(
         scheduler.add_job(
             _guard(weekly_report), CronTrigger(day_of_week="thu", hour=8, timezone=timezone),
             id="weekly-report", **once,
+        )  # fmt: skip
+    if apply_corrections is not None:
+        # Corrections learnt in calls reach the frame within minutes (unless under review).
+        scheduler.add_job(
+            _guard(apply_corrections), IntervalTrigger(minutes=10), id="apply-corrections",
+            **once,
         )  # fmt: skip
     for function, trigger in extra_jobs or []:
         scheduler.add_job(_guard(function), trigger, **once)

@@ -6,6 +6,7 @@ import os
 import socket
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import click
 
@@ -27,9 +28,21 @@ from callback.queues import refresh
     help="Minutes after which a call still open is settled (longer than any call).",
 )
 @click.option("--once", is_flag=True, help="Run one tick (after reconciling) and exit.")
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="reports",
+    show_default=True,
+    help="Where the weekly report is written every Thursday at 08:00.",
+)
 @pass_app
 def run(
-    app: AppContext, campaigns: tuple[str, ...], tick: float, reconcile_after: int, once: bool
+    app: AppContext,
+    campaigns: tuple[str, ...],
+    tick: float,
+    reconcile_after: int,
+    once: bool,
+    report_dir: Path,
 ) -> None:
     """Dial the due cases of automated campaigns (IVR) until stopped (SIGTERM or Ctrl-C).
 
@@ -38,6 +51,12 @@ def run(
     twice, and the dialers' pacing is shared. On start, calls a dead dispatcher left open
     are settled (the provider is asked, else they are closed and their cases retried).
     Campaigns whose dialer is manual are left to agents (`callback agent`).
+
+    \b
+    Periodic jobs besides dialling: expired claims released (every minute), open calls
+    reconciled (5 min), due times recomputed (15 min), corrections from calls applied
+    unless their campaign reviews them (10 min), and the weekly report written to
+    --report-dir every Thursday at 08:00 for the week that ended on Wednesday.
     """
     engine = app.database()
     settings = app.settings
@@ -69,10 +88,26 @@ def run(
         dispatcher.close()
         click.echo(f"placed {report.placed} calls")
         return
+    from callback.corrections import apply_pending
     from callback.scheduler import build_scheduler, run_until_stopped
+    from callback.weekly import weekly_report
+
+    def write_weekly_report() -> None:
+        paths = weekly_report(engine, None, report_dir, clock(), timezone=settings.timezone)
+        click.echo(f"weekly report written: {', '.join(map(str, paths))}", err=True)
+
+    def apply_corrections() -> None:
+        result = apply_pending(engine, clock(), worker, settings.default_area_code)
+        if result.applied:
+            click.echo(f"applied {len(result.applied)} corrections from calls", err=True)
 
     scheduler = build_scheduler(
-        dispatcher, settings.timezone, tick, timedelta(minutes=reconcile_after)
+        dispatcher,
+        settings.timezone,
+        tick,
+        timedelta(minutes=reconcile_after),
+        weekly_report=write_weekly_report,
+        apply_corrections=apply_corrections,
     )
     run_until_stopped(
         scheduler, dispatcher, on_stop=lambda name: click.echo(f"{name}: stopping", err=True)
