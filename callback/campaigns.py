@@ -40,13 +40,12 @@ from callback.models import (
 )
 from callback.queues import rules_from_json, rules_to_json
 from callback.sampling import (
-    HotlineDesign,
     SamplingDesign,
     StratumKey,
-    plan_spot_checks,
     screen,
     select_sample,
 )
+from callback.spotchecks import HotlineDesign, plan_spot_checks
 
 campaigns_t = table(Campaign)
 cases_t = table(Case)

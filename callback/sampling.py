@@ -1,4 +1,4 @@
-"""Stratified, seeded, reproducible samples of cases and hotline spot-check plans (pure).
+"""Stratified, seeded, reproducible samples of cases (pure; spot checks: callback.spotchecks).
 
 Nothing here reads the database or the clock: campaigns.py fetches the frame and writes the
 sample, this module decides. docs/sampling.md explains the statistics and cites the sources.
@@ -11,17 +11,24 @@ import math
 import random
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from fractions import Fraction
 from itertools import chain, filterfalse
 from operator import itemgetter
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from callback import calendar
+from callback.designs import (
+    DesignError,
+    check_date,
+    check_int,
+    check_keys,
+    check_period,
+    check_share,
+    check_zone,
+    invalid,
+)
 from callback.errors import CallbackError
 from callback.rates import z_value
-from callback.rules import CallingRules, Window, is_callable
 
 STRATUM_VARIABLES = ("unit", "town", "month", "channel", "item")
 ALLOCATIONS = ("proportional", "equal", "at-least")
@@ -33,62 +40,11 @@ K = TypeVar("K", bound=Hashable)
 StratumKey = tuple[tuple[str, str], ...]
 
 
-class DesignError(CallbackError):
-    """A sampling or spot-check design is malformed."""
-
-
 class AllocationError(CallbackError):
     """The frame cannot satisfy the design (e.g. at least k per stratum needs more than n)."""
 
 
 # -- designs -----------------------------------------------------------------------------------
-
-
-def _fail(what: str) -> DesignError:
-    return DesignError(f"sampling design: {what}")
-
-
-def _zone(name: str) -> None:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _fail(f"unknown time zone {name!r}") from None
-
-
-def _int(value: Any, what: str, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(f"{what} must be a whole number, not {value!r}")
-    if minimum is not None and value < minimum:
-        raise _fail(f"{what} must be at least {minimum}, not {value}")
-    return value
-
-
-def _share(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-        raise _fail(f"{what} must be a number strictly between 0 and 1, not {value!r}")
-    return float(value)
-
-
-def _date(value: Any, what: str) -> date:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise _fail(f"{what} must be a date like 2018-06-01, not {value!r}") from None
-
-
-def _period(start: date, end: date) -> None:
-    if start > end:
-        raise _fail(f"the period ends ({end}) before it starts ({start})")
-
-
-def _known_keys(data: Mapping[str, Any], allowed: Collection[str], what: str) -> None:
-    if not isinstance(data, Mapping):
-        raise _fail(f"{what} must be a JSON object, not {type(data).__name__}")
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:  # a misspelt key would otherwise be silently ignored
-        raise _fail(f"unknown {what} key(s) {', '.join(unknown)}; known: {', '.join(allowed)}")
 
 
 @dataclass(frozen=True)
@@ -101,9 +57,9 @@ class Exclusions:
     one_per_phone: bool = True
 
     def __post_init__(self) -> None:
-        _int(self.contact_gap_days, "exclusions.contact_gap_days", 0)
+        check_int(self.contact_gap_days, "exclusions.contact_gap_days", 0)
         if not isinstance(self.one_per_phone, bool):
-            raise _fail(f"exclusions.one_per_phone must be true or false: {self.one_per_phone!r}")
+            raise invalid(f"exclusions.one_per_phone must be true or false: {self.one_per_phone!r}")
 
 
 @dataclass(frozen=True)
@@ -131,38 +87,40 @@ class SamplingDesign:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strata", tuple(self.strata))
-        _period(self.period_start, self.period_end)
-        _int(self.seed, "seed")
-        _zone(self.timezone)
+        check_period(self.period_start, self.period_end)
+        check_int(self.seed, "seed")
+        check_zone(self.timezone)
         for name in self.strata:
             if name not in STRATUM_VARIABLES:
-                raise _fail(
+                raise invalid(
                     f"unknown stratum variable {name!r}; choose from {', '.join(STRATUM_VARIABLES)}"
                 )
         if len(set(self.strata)) != len(self.strata):
-            raise _fail(f"a stratum variable is named twice: {', '.join(self.strata)}")
+            raise invalid(f"a stratum variable is named twice: {', '.join(self.strata)}")
         if self.allocation not in ALLOCATIONS:
-            raise _fail(
+            raise invalid(
                 f"unknown allocation {self.allocation!r}; choose from {', '.join(ALLOCATIONS)}"
             )
         if (self.size is None) == (self.margin is None):
-            raise _fail("give either a sample size or a margin of error, not both or neither")
+            raise invalid("give either a sample size or a margin of error, not both or neither")
         if self.size is not None:
-            _int(self.size, "the sample size", 1)
+            check_int(self.size, "the sample size", 1)
         if self.allocation == "at-least":
             if self.at_least is None:
-                raise _fail("allocation 'at-least' needs k, the least sample of each stratum")
-            _int(self.at_least, "at_least", 1)
+                raise invalid("allocation 'at-least' needs k, the least sample of each stratum")
+            check_int(self.at_least, "at_least", 1)
         elif self.at_least is not None:
-            raise _fail(f"at_least applies only to allocation 'at-least', not {self.allocation!r}")
-        _share(self.confidence, "confidence")
-        _share(self.proportion, "proportion")
+            raise invalid(
+                f"at_least applies only to allocation 'at-least', not {self.allocation!r}"
+            )
+        check_share(self.confidence, "confidence")
+        check_share(self.proportion, "proportion")
         if self.margin is not None:
-            _share(self.margin, "margin")
+            check_share(self.margin, "margin")
             if "unit" not in self.strata:
-                raise _fail("a margin of error plans each unit's size: add 'unit' to the strata")
+                raise invalid("a margin of error plans each unit's size: add 'unit' to the strata")
             if self.allocation != "proportional":
-                raise _fail(
+                raise invalid(
                     "a margin of error spreads each unit's size over its strata proportionally;"
                     f" allocation {self.allocation!r} does not apply"
                 )
@@ -193,22 +151,22 @@ class SamplingDesign:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SamplingDesign:
         """Read a design written by ``to_json`` (or by hand); unknown keys are errors."""
-        _known_keys(data, _DESIGN_KEYS, "design")
+        check_keys(data, _DESIGN_KEYS, "design")
         period = data.get("period")
-        _known_keys(period if period is not None else {}, ("start", "end"), "period")
+        check_keys(period if period is not None else {}, ("start", "end"), "period")
         if period is None or "start" not in period or "end" not in period:
-            raise _fail('the period is required: {"start": "2018-06-01", "end": "2018-09-30"}')
+            raise invalid('the period is required: {"start": "2018-06-01", "end": "2018-09-30"}')
         if "seed" not in data:
-            raise _fail("the seed is required, so that the sample can be drawn again")
+            raise invalid("the seed is required, so that the sample can be drawn again")
         exclusions = data.get("exclusions", {})
-        _known_keys(exclusions, ("contact_gap_days", "one_per_phone"), "exclusions")
+        check_keys(exclusions, ("contact_gap_days", "one_per_phone"), "exclusions")
         strata = data.get("strata", ["unit"])
         if not isinstance(strata, list | tuple):
-            raise _fail(f"strata must be a list of variables, not {strata!r}")
+            raise invalid(f"strata must be a list of variables, not {strata!r}")
         options = {k: data[k] for k in _DESIGN_OPTIONS if k in data}
         return cls(
-            _date(period["start"], "period.start"),
-            _date(period["end"], "period.end"),
+            check_date(period["start"], "period.start"),
+            check_date(period["end"], "period.end"),
             data["seed"],
             strata=tuple(strata),
             exclusions=Exclusions(**exclusions),
@@ -617,166 +575,3 @@ def screen(
     result.no_valid_phone, result.do_not_call, result.recently_called = no_phone, dnc, recent
     result.shared_phones = list(shared.values())
     return result
-
-
-# -- hotline spot checks -----------------------------------------------------------------------
-
-DEFAULT_OFFICE_HOURS = (Window(time(9), time(11, 30)), Window(time(14), time(17)))
-#: The report week (周) runs Thursday to Wednesday; datetime.weekday() of Thursday.
-WEEK_STARTS_ON = 3
-
-
-@dataclass(frozen=True)
-class HotlineDesign:
-    """How a hotline campaign plans its spot checks: k calls per hotline per report week.
-
-    Calls fall at random minutes inside office hours on working days (the holiday calendar's,
-    so a swapped working Saturday counts and a holiday does not), never on ``closed_dates``.
-    """
-
-    period_start: date
-    period_end: date
-    seed: int
-    calls_per_week: int = 2
-    office_hours: tuple[Window, ...] = DEFAULT_OFFICE_HOURS
-    closed_dates: frozenset[date] = frozenset()
-    timezone: str = "Asia/Shanghai"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "office_hours", tuple(self.office_hours))
-        object.__setattr__(self, "closed_dates", frozenset(self.closed_dates))
-        _period(self.period_start, self.period_end)
-        _int(self.seed, "seed")
-        _int(self.calls_per_week, "calls_per_week", 1)
-        _zone(self.timezone)
-        if not self.office_hours:
-            raise _fail("spot checks need at least one span of office hours")
-
-    @property
-    def rules(self) -> CallingRules:
-        """Office hours as calling rules, so that callback.rules can check every planned call."""
-        return CallingRules(
-            windows=self.office_hours, timezone=self.timezone, closed_dates=self.closed_dates
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "period": {"start": self.period_start.isoformat(), "end": self.period_end.isoformat()},
-            "timezone": self.timezone,
-            "calls_per_week": self.calls_per_week,
-            "office_hours": [[f"{w.start:%H:%M}", f"{w.end:%H:%M}"] for w in self.office_hours],
-            "closed_dates": sorted(d.isoformat() for d in self.closed_dates),
-            "seed": self.seed,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> HotlineDesign:
-        keys = ("period", "timezone", "calls_per_week", "office_hours", "closed_dates", "seed")
-        _known_keys(data, keys, "design")
-        period = data.get("period") or {}
-        _known_keys(period, ("start", "end"), "period")
-        if "start" not in period or "end" not in period or "seed" not in data:
-            raise _fail("a spot-check design needs a period (start, end) and a seed")
-        options: dict[str, Any] = {}
-        if "office_hours" in data:
-            try:
-                options["office_hours"] = tuple(
-                    Window(time.fromisoformat(a), time.fromisoformat(b))
-                    for a, b in data["office_hours"]
-                )
-            except (TypeError, ValueError, CallbackError) as exc:
-                raise _fail(f'office_hours must be like [["09:00", "11:30"]]: {exc}') from None
-        if "closed_dates" in data:
-            options["closed_dates"] = frozenset(
-                _date(d, "closed_dates") for d in data["closed_dates"]
-            )
-        for key in ("timezone", "calls_per_week"):
-            if key in data:
-                options[key] = data[key]
-        return cls(
-            _date(period["start"], "period.start"),
-            _date(period["end"], "period.end"),
-            data["seed"],
-            **options,
-        )
-
-
-@dataclass(frozen=True)
-class PlannedCheck:
-    """One spot-check call: which hotline, in which report week, at what instant (UTC)."""
-
-    hotline_id: int
-    week: date  # the Thursday the report week starts on
-    at: datetime
-
-
-def report_weeks(start: date, end: date) -> list[date]:
-    """Return the Thursdays starting the report weeks that overlap [start, end]."""
-    first = start - timedelta(days=(start.weekday() - WEEK_STARTS_ON) % 7)
-    return [first + timedelta(weeks=i) for i in range((end - first).days // 7 + 1)]
-
-
-def _office_spans(
-    design: HotlineDesign, first: date, last: date, not_before: datetime | None
-) -> list[tuple[datetime, int]]:
-    """The callable office-hour spans of the days first..last: (UTC start, whole minutes)."""
-    zone = ZoneInfo(design.timezone)
-    spans: list[tuple[datetime, int]] = []
-    day = first
-    while day <= last:
-        if calendar.is_working_day(day, design.closed_dates):
-            for window in design.office_hours:
-                if day.weekday() not in window.weekdays:
-                    continue
-                begin = datetime.combine(day, window.start, tzinfo=zone).astimezone(UTC)
-                end = datetime.combine(day, window.end, tzinfo=zone).astimezone(UTC)
-                if not_before is not None and begin < not_before:
-                    # Whole minutes only: a call is planned on the minute, never before now.
-                    begin = max(begin, _ceil_minute(not_before.astimezone(UTC)))
-                minutes = int((end - begin).total_seconds() // 60)
-                if minutes > 0:
-                    spans.append((begin, minutes))
-        day += timedelta(days=1)
-    return spans
-
-
-def _ceil_minute(at: datetime) -> datetime:
-    floor = at.replace(second=0, microsecond=0)
-    return floor if floor == at else floor + timedelta(minutes=1)
-
-
-def plan_spot_checks(
-    design: HotlineDesign, hotlines: Iterable[int], not_before: datetime | None = None
-) -> list[PlannedCheck]:
-    """Plan ``calls_per_week`` checks of each hotline in every report week of the period.
-
-    Each week's office time (working days only, inside the period, not before ``not_before``)
-    is cut into whole minutes, and k distinct minutes are drawn uniformly with a generator
-    seeded from (seed, hotline, week): the same design gives the same plan, and adding a
-    hotline changes no other hotline's plan. A week with fewer office minutes than k gets
-    one call per minute it has. Raises calendar.CalendarUnknownError for a year whose
-    holidays are not published, rather than guess.
-    """
-    if not_before is not None and not_before.tzinfo is None:
-        raise ValueError("not_before must be a timezone-aware datetime")
-    rules = design.rules
-    weeks = []
-    for week in report_weeks(design.period_start, design.period_end):
-        first = max(week, design.period_start)
-        last = min(week + timedelta(days=6), design.period_end)
-        spans = _office_spans(design, first, last, not_before)
-        weeks.append((week, spans, sum(minutes for _, minutes in spans)))
-    plan: list[PlannedCheck] = []
-    for hotline in sorted(set(hotlines)):
-        for week, spans, total in weeks:
-            rng = random.Random(f"{design.seed}/hotline={hotline}/week={week.isoformat()}")
-            for offset in sorted(rng.sample(range(total), min(design.calls_per_week, total))):
-                for begin, minutes in spans:
-                    if offset < minutes:
-                        at = begin + timedelta(minutes=offset)
-                        break
-                    offset -= minutes
-                # The rules module is the judge of "callable"; a plan it rejects is a bug here.
-                assert is_callable(rules, at), at
-                plan.append(PlannedCheck(hotline, week, at))
-    return plan

@@ -38,10 +38,9 @@ from callback.rules import CallingRules, Window
 from callback.sampling import (
     AllocationError,
     Exclusions,
-    HotlineDesign,
     SamplingDesign,
-    report_weeks,
 )
+from callback.spotchecks import HotlineDesign, report_weeks
 from callback.synthetic import write_district
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -13,13 +13,12 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from callback import calendar
+from callback.designs import DesignError
 from callback.rules import Window, is_callable
 from callback.sampling import (
     MAX_LABEL,
     AllocationError,
-    DesignError,
     Exclusions,
-    HotlineDesign,
     SamplingDesign,
     allocate,
     choose_representatives,
@@ -27,11 +26,10 @@ from callback.sampling import (
     label,
     margin_size,
     plan_sizes,
-    plan_spot_checks,
-    report_weeks,
     screen,
     select_sample,
 )
+from callback.spotchecks import HotlineDesign, plan_spot_checks, report_weeks
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -20,9 +20,9 @@ from callback.sampling import (
     ALLOCATIONS,
     STRATUM_VARIABLES,
     Exclusions,
-    HotlineDesign,
     SamplingDesign,
 )
+from callback.spotchecks import HotlineDesign
 
 
 @click.group()
