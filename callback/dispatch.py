@@ -24,19 +24,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from callback import plugins
-from callback.calls import CallHandler
-from callback.claims import (
-    ClaimError,
-    Scope,
+from callback.attempts import (
     attempt_not_placed,
     attempt_placed,
     begin_attempt,
-    claim_next,
     finish_attempt,
     next_number,
     reconcile_unknown,
-    release,
 )
+from callback.calls import CallHandler
+from callback.claims import ClaimError, Scope, claim_next, release
 from callback.config import Settings
 from callback.db import immediate
 from callback.dialing import (

@@ -3,7 +3,7 @@
 A queue item's ``due_at`` is when it may next be dialled; it is computed here, by
 ``callback.rules.decide``, from the case's numbers, its attempts, its appointment and the
 do-not-call list, whenever a campaign starts and after every attempt ends. Claiming and the
-attempt lifecycle (the outbox) live in ``callback.claims``.
+attempt lifecycle (the outbox) live in ``callback.claims`` and ``callback.attempts``.
 """
 
 from __future__ import annotations

@@ -15,16 +15,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from callback.attempts import attempt_placed, begin_attempt, next_number
 from callback.calls import CallHandler
-from callback.claims import (
-    ClaimError,
-    Scope,
-    attempt_placed,
-    begin_attempt,
-    claim_next,
-    next_number,
-    release,
-)
+from callback.claims import ClaimError, Scope, claim_next, release
 from callback.dialing import CallRequest, Dialer
 from callback.models import Campaign, QueueItem, QueueState, table
 from callback.queues import refresh

@@ -17,17 +17,8 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from callback.claims import (
-    Claim,
-    ClaimError,
-    Scope,
-    attempt_placed,
-    begin_attempt,
-    claim_next,
-    finish_attempt,
-    next_number,
-    release,
-)
+from callback.attempts import attempt_placed, begin_attempt, finish_attempt, next_number
+from callback.claims import Claim, ClaimError, Scope, claim_next, release
 from callback.dialing import EventKind
 from callback.dispositions import AgentOutcome, Disposition
 from callback.models import Campaign, Case, Contact, QueueItem, Unit, table

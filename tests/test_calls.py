@@ -9,8 +9,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from callback.attempts import attempt_placed, begin_attempt
 from callback.calls import GOODBYE, CallHandler
-from callback.claims import Scope, attempt_placed, begin_attempt, claim_next
+from callback.claims import Scope, claim_next
 from callback.dialing import CallEvent, EventKind
 from callback.models import (
     CallAttempt,

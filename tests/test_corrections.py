@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from callback import corrections, plugins
+from callback.attempts import attempt_placed, begin_attempt
 from callback.calls import CallHandler
-from callback.claims import Scope, attempt_placed, begin_attempt, claim_next
+from callback.claims import Scope, claim_next
 from callback.config import Settings
 from callback.corrections import CorrectionError
 from callback.dialing import CallEvent, EventKind

@@ -15,6 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
+from callback.attempts import (
+    attempt_placed,
+    begin_attempt,
+    finish_attempt,
+    next_number,
+    reconcile_unknown,
+)
 from callback.claims import (
     AttemptInProgress,
     ClaimLost,
@@ -23,12 +30,7 @@ from callback.claims import (
     OnDoNotCallList,
     Scope,
     agent_scope,
-    attempt_placed,
-    begin_attempt,
     claim_next,
-    finish_attempt,
-    next_number,
-    reconcile_unknown,
     release,
     release_expired,
 )
