@@ -36,7 +36,9 @@ def alembic_config(engine: Engine) -> Config:
 
 def _run(engine: Engine, action: str, *args: object) -> None:
     config = alembic_config(engine)
-    with engine.begin() as conn:
+    # Not engine.begin(): env.py turns SQLite's foreign keys off before it begins the
+    # transaction, and a PRAGMA inside one does nothing.
+    with engine.connect() as conn:
         config.attributes["connection"] = conn
         getattr(command, action)(config, *args)
 
