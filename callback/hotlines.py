@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,8 +15,11 @@ from callback.db import immediate
 from callback.dnc import DoNotCallError, normalise
 from callback.errors import CallbackError, ImportFileError
 from callback.models import AuditEntry, Hotline, Unit, table
+from callback.sources import detect_encoding
 
 hotlines_t, units_t, audit_t = table(Hotline), table(Unit), table(AuditEntry)
+#: First cells that mark a header row (compared in lower case).
+_HEADER = frozenset(("unit", "单位", "单位名称", "部门", "实施部门"))
 
 
 class HotlineError(CallbackError):
@@ -107,11 +111,18 @@ def import_file(
     path = Path(path)
     if not path.is_file():
         raise ImportFileError(str(path), "file not found")
+    # Excel in China saves CSV as GBK: decode as the case importer does, never with a traceback.
+    data = path.read_bytes()
+    encoding = detect_encoding(data, str(path))
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:  # a UTF-16 byte order mark, then no UTF-16
+        raise ImportFileError(str(path), f"not readable as {encoding}: {exc.reason}") from None
     added = present = 0
-    with path.open(encoding="utf-8-sig", newline="") as f, immediate(engine) as conn:
-        for line, cells in enumerate(csv.reader(f), start=1):
+    with immediate(engine) as conn:
+        for line, cells in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
             cells = [c.strip() for c in cells]
-            if not any(cells) or (line == 1 and cells[0] in ("unit", "单位", "单位名称")):
+            if not any(cells) or (line == 1 and cells[0].lower() in _HEADER):
                 continue
             if len(cells) < 2 or not cells[0] or not cells[1]:
                 raise ImportFileError(str(path), "expected: unit, number[, label]", row=line)
@@ -146,6 +157,7 @@ def deactivate(engine: Engine, hotline_id: int, actor: str, now: datetime, reaso
 
 
 def listed(engine: Engine, include_inactive: bool = False) -> list[Listed]:
+    """Return the active hotlines (every one with ``include_inactive``), by unit name."""
     query = (
         sa.select(hotlines_t, units_t.c.name.label("unit"))
         .join(units_t, units_t.c.id == hotlines_t.c.unit_id)

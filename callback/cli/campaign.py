@@ -32,9 +32,9 @@ def campaign() -> None:
 
 def _read_file(path: str, what: str) -> dict[str, Any]:
     """A JSON or TOML file of settings, or a clear error naming it."""
-    text = Path(path).read_text(encoding="utf-8")
     try:
-        data = tomllib.loads(text) if path.endswith(".toml") else json.loads(text)
+        text = Path(path).read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.lower().endswith(".toml") else json.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
         raise click.BadParameter(f"{path}: not valid {what}: {exc}") from None
     if not isinstance(data, dict):
@@ -49,12 +49,37 @@ def _deadline(app: AppContext, value: str | None) -> datetime | None:
     try:
         if len(value) == 10:  # the whole day: calls end with its calling window anyway
             return datetime.combine(date.fromisoformat(value), time(23, 59), app.settings.tz)
-        return datetime.fromisoformat(value).replace(tzinfo=app.settings.tz)
+        at = datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(
             f"not a date or time: {value!r} (use 2018-10-31 or '2018-10-31 17:00')",
             param_hint="--deadline",
         ) from None
+    # An explicit offset (2018-10-31T17:00+08:00) is kept; a plain time is local.
+    return at if at.tzinfo is not None else at.replace(tzinfo=app.settings.tz)
+
+
+#: Options that build a design from the command line, so --design leaves no room for them.
+_DESIGN_OPTIONS = (
+    "year", "start", "end", "strata", "allocation", "size", "at_least", "margin", "confidence",
+    "contact_gap_days", "one_per_phone", "calls_per_week", "seed",
+)  # fmt: skip
+#: Options of a case sample, meaningless for hotline spot checks.
+_CASE_OPTIONS = (
+    "strata", "allocation", "size", "at_least", "margin", "confidence", "contact_gap_days",
+    "one_per_phone",
+)  # fmt: skip
+
+
+def _given(names: tuple[str, ...]) -> list[str]:
+    """The options among ``names`` typed on the command line (not left at their defaults)."""
+    ctx = click.get_current_context()
+    return [
+        "/".join(param.opts + param.secondary_opts)
+        for param in ctx.command.params
+        if param.name in names
+        and ctx.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE
+    ]
 
 
 @campaign.command()
@@ -126,9 +151,16 @@ def create(
       callback campaign create 2018-summer --year 2018 --size 2000 --strata unit,month \\
           --dialer simulated --deadline 2018-10-31
       callback campaign create 2018-hotlines --hotlines --from 2018-06-07 --to 2018-09-26
-      callback campaign create 2018-units --year 2018 --margin 0.05 --design design.toml
+      callback campaign create 2018-units --design design.toml
     """
     design: campaigns.Design
+    # An option the design ignores would be silently dropped: refuse it instead.
+    if design_file is not None and (ignored := _given(_DESIGN_OPTIONS)):
+        raise click.UsageError(f"--design gives the whole design: drop {', '.join(ignored)}")
+    if hotlines and (ignored := _given(_CASE_OPTIONS)):
+        raise click.UsageError(f"{', '.join(ignored)}: not for --hotlines spot checks")
+    if not hotlines and (ignored := _given(("calls_per_week",))):
+        raise click.UsageError("--calls-per-week is for --hotlines spot checks only")
     if design_file is not None:
         data = _read_file(design_file, "design")
         design = campaigns.load_design("hotlines" if hotlines else "cases", data)
@@ -218,7 +250,8 @@ def show(app: AppContext, name: str, as_json: bool) -> None:
         return
     click.echo(f"{c.name} (id {c.id}): {c.title or ''}".rstrip(": "))
     click.echo(f"  target {c.target}, status {c.status}, script {c.script}, dialer {c.dialer}")
-    click.echo(f"  period {c.period_start} to {c.period_end}, deadline {_local(app, c.deadline)}")
+    deadline = _local(app, c.deadline) or "none"
+    click.echo(f"  period {c.period_start} to {c.period_end}, deadline {deadline}")
     click.echo(f"  created by {c.created_by} at {_local(app, c.created_at)}")
     if c.sampled_at:
         click.echo(f"  sampled at {_local(app, c.sampled_at)}")

@@ -1,0 +1,245 @@
+"""``callback hotlines``: add, import, list and deactivate units' hotlines, audited."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from conftest import table_rows
+from sqlalchemy.engine import Engine
+
+from callback.models import AuditEntry, Unit, table
+
+NOW = datetime(2018, 10, 8, 2, 0, tzinfo=UTC)  # Monday 8 October 2018, 10:00 in Hangzhou
+units_t, audit_t = table(Unit), table(AuditEntry)
+
+
+@pytest.fixture
+def units(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for name in ("区民政局", "区市场监管局"):
+            conn.execute(sa.insert(units_t).values(name=name, kind="department", created_at=NOW))
+
+
+@pytest.fixture
+def run(cli, units):
+    """Invoke ``callback --now '2018-10-08 10:00' hotlines ARGS``."""
+
+    def invoke(*args: str):
+        return cli("--now", "2018-10-08 10:00", "hotlines", *args)
+
+    return invoke
+
+
+def listed(run, *options: str) -> list[dict[str, Any]]:
+    result = run("list", "--json", *options)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def audit(engine: Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(audit_t).where(audit_t.c.entity == "hotlines").order_by(audit_t.c.id)
+        ).all()
+
+
+def one_line_error(result) -> str:
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_text(text, encoding=encoding)
+    return path
+
+
+# -- add ---------------------------------------------------------------------------------------
+
+
+def test_a_landline_typed_with_dashes_takes_the_default_area_code(run):
+    result = run("add", "区民政局", "8765-4321", "--label", "办事咨询")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "Added."
+    assert listed(run) == [
+        {"id": 1, "unit": "区民政局", "e164": "+8657187654321", "label": "办事咨询", "active": True}
+    ]
+
+
+def test_the_default_area_code_comes_from_the_settings(run, tmp_path):
+    write(tmp_path / "callback.toml", 'default_area_code = "010"\n')  # the cli runs in tmp_path
+    assert run("add", "区民政局", "8765-4321").exit_code == 0
+    assert [h["e164"] for h in listed(run)] == ["+861087654321"]
+
+
+def test_the_same_number_typed_another_way_is_already_listed(run, engine):
+    assert run("add", "区民政局", "8765-4321").output.strip() == "Added."
+    again = run("add", "区民政局", "0571-8765 4321")
+    assert again.exit_code == 0
+    assert again.output.strip() == "Already listed."
+    assert len(listed(run)) == 1
+    assert len(audit(engine)) == 1  # nothing changed, nothing audited
+
+
+def test_one_number_may_serve_two_units(run):
+    assert run("add", "区民政局", "0571-87654321").exit_code == 0
+    assert run("add", "区市场监管局", "0571-87654321").output.strip() == "Added."
+    assert [h["unit"] for h in listed(run)] == ["区市场监管局", "区民政局"]
+
+
+def test_an_unknown_unit_is_a_clean_error_and_nothing_is_stored(run, engine):
+    result = run("add", "区不存在局", "0571-87654321")
+    assert result.exit_code == 1
+    assert "no unit named '区不存在局'" in one_line_error(result)
+    assert table_rows(engine, "hotlines") == [] and audit(engine) == []
+
+
+def test_a_bad_number_is_a_clean_error(run, engine):
+    result = run("add", "区民政局", "12")
+    assert result.exit_code == 1
+    assert "'12' is not a telephone number" in one_line_error(result)
+    assert table_rows(engine, "hotlines") == []
+
+
+def test_adding_is_audited_with_actor_and_after(run, engine):
+    assert run("add", "区民政局", "8765-4321").exit_code == 0
+    [entry] = audit(engine)
+    assert (entry.action, entry.actor, entry.at) == ("hotline.add", "tester", NOW)
+    assert entry.entity_id == listed(run)[0]["id"]
+    assert entry.before is None
+    assert entry.after == {"unit": "区民政局", "e164": "+8657187654321", "active": True}
+
+
+# -- import ------------------------------------------------------------------------------------
+
+
+def test_import_with_a_header_adds_every_row(run, engine, tmp_path):
+    path = write(
+        tmp_path / "hotlines.csv",
+        "unit,number,label\n"
+        "区民政局,0571-8765 4321,办事咨询\n"
+        "区市场监管局,8700-1234\n"
+        "\n"
+        "区民政局,057187654321\n",  # the first number again, typed another way
+    )
+    result = run("import", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "2 added, 1 already listed."
+    found = {(h["unit"], h["e164"], h["label"]) for h in listed(run)}
+    assert found == {
+        ("区民政局", "+8657187654321", "办事咨询"),
+        ("区市场监管局", "+8657187001234", None),
+    }
+    assert [e.actor for e in audit(engine)] == ["tester", "tester"]
+
+
+def test_import_of_a_gbk_file_from_excel(run, tmp_path):
+    path = write(tmp_path / "hotlines.csv", "单位,电话\n区民政局,0571-87654321\n", "gbk")
+    result = run("import", str(path))
+    assert result.exit_code == 0, result.output
+    assert [h["unit"] for h in listed(run)] == ["区民政局"]
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "message"),
+    [
+        ("区民政局,not a number", "row 3: number: 'not a number' is not a telephone number"),
+        ("区不存在局,0571-87001234", "row 3: unit: no unit named '区不存在局'"),
+        ("区民政局", "row 3: expected: unit, number[, label]"),
+    ],
+)
+def test_a_bad_row_names_file_row_and_field_and_nothing_is_stored(
+    run, engine, tmp_path, bad_row, message
+):
+    path = write(
+        tmp_path / "hotlines.csv",
+        f"unit,number\n区市场监管局,0571-87001111\n{bad_row}\n区民政局,0571-87002222\n",
+    )
+    result = run("import", str(path))
+    assert result.exit_code == 1
+    assert f"{path}, {message}" in one_line_error(result)
+    assert table_rows(engine, "hotlines") == [] and audit(engine) == []
+
+
+def test_import_of_a_missing_file_is_a_clean_error(run, tmp_path):
+    result = run("import", str(tmp_path / "nope.csv"))
+    assert result.exit_code == 1
+    assert "nope.csv: file not found" in one_line_error(result)
+
+
+def test_import_of_a_file_in_no_known_encoding_is_a_clean_error(run, engine, tmp_path):
+    path = tmp_path / "hotlines.csv"
+    path.write_bytes(b"\xff\xfe\x00\xd8")  # a UTF-16 byte order mark, then half a character
+    result = run("import", str(path))
+    assert result.exit_code == 1
+    assert "hotlines.csv" in one_line_error(result)
+    assert table_rows(engine, "hotlines") == []
+
+
+# -- deactivate and list -----------------------------------------------------------------------
+
+
+def test_a_deactivated_hotline_is_listed_only_with_all(run, engine):
+    assert run("add", "区民政局", "0571-87654321").exit_code == 0
+    assert run("add", "区市场监管局", "0571-87001234").exit_code == 0
+    gone = next(h["id"] for h in listed(run) if h["unit"] == "区民政局")
+    result = run("deactivate", str(gone), "--reason", "no longer published")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"Hotline {gone} deactivated."
+    assert [h["unit"] for h in listed(run)] == ["区市场监管局"]
+    every = {h["id"]: h["active"] for h in listed(run, "--all")}
+    assert every[gone] is False and len(every) == 2
+    text = run("list", "--all").output
+    assert "+8657187654321" in text and " no" in text
+    assert "+8657187654321" not in run("list").output
+
+
+def test_deactivation_is_audited_with_before_after_and_reason(run, engine):
+    assert run("add", "区民政局", "0571-87654321").exit_code == 0
+    hotline_id = listed(run)[0]["id"]
+    assert run("deactivate", str(hotline_id), "--reason", "number changed").exit_code == 0
+    entry = audit(engine)[-1]
+    assert (entry.action, entry.actor, entry.entity_id) == ("hotline.deactivate", "tester",
+                                                             hotline_id)  # fmt: skip
+    assert (entry.before, entry.after) == ({"active": True}, {"active": False})
+    assert entry.reason == "number changed"
+
+
+def test_deactivating_twice_or_an_unknown_hotline_is_a_clean_error(run, engine):
+    assert run("add", "区民政局", "0571-87654321").exit_code == 0
+    hotline_id = listed(run)[0]["id"]
+    assert run("deactivate", str(hotline_id), "--reason", "x").exit_code == 0
+    again = run("deactivate", str(hotline_id), "--reason", "x")
+    assert again.exit_code == 1
+    assert "already inactive" in one_line_error(again)
+    unknown = run("deactivate", "999", "--reason", "x")
+    assert unknown.exit_code == 1
+    assert "no hotline with id 999" in one_line_error(unknown)
+    assert len(audit(engine)) == 2  # the add and the one deactivation
+
+
+def test_deactivate_needs_a_reason(run):
+    result = run("deactivate", "1")
+    assert result.exit_code == 2 and "--reason" in result.output
+
+
+def test_adding_a_deactivated_hotline_again_reactivates_it(run, engine):
+    assert run("add", "区民政局", "0571-87654321").exit_code == 0
+    hotline_id = listed(run)[0]["id"]
+    assert run("deactivate", str(hotline_id), "--reason", "x").exit_code == 0
+    result = run("add", "区民政局", "8765-4321")
+    assert result.output.strip() == "Added."
+    assert [(h["id"], h["active"]) for h in listed(run)] == [(hotline_id, True)]
+    entry = audit(engine)[-1]
+    assert (entry.action, entry.entity_id) == ("hotline.add", hotline_id)
+    assert (entry.before, entry.after["active"]) == ({"active": False}, True)
+
+
+def test_list_of_no_hotlines_is_empty(run):
+    assert listed(run) == [] and listed(run, "--all") == []
