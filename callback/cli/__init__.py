@@ -110,6 +110,7 @@ def _register() -> None:
         cases,
         corrections,
         db,
+        demo,
         dnc,
         frame,
         frame_export,
@@ -139,6 +140,7 @@ def _register() -> None:
     cli.add_command(problems.problems)
     cli.add_command(report.report)
     cli.add_command(plugins.plugins)
+    cli.add_command(demo.demo)
 
 
 _register()
