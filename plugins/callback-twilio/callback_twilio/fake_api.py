@@ -3,6 +3,8 @@
 It speaks the slice the dialer uses (create, fetch and update a Call), checks Basic auth and
 required parameters like Twilio (same status codes, error codes and error body), records
 every request, and fails on demand: 429 with Retry-After, or 5xx, for the next N requests.
+With ``on_create`` it also plays the rest of each call (webhooks to our server), as Twilio
+does once a call is queued.
 """
 
 from __future__ import annotations
@@ -73,6 +75,12 @@ class FakeTwilioAPI:
     ``api_base_url`` setting; ``settings()`` returns a whole ``[dialers.twilio]`` table.
     ``api_keys`` maps API key SIDs to secrets that authenticate too; ``caller_ids``, when
     given, are the only From numbers accepted (else 21210, as for an unverified caller id).
+
+    ``on_create(sid)``, when given, plays Twilio's part of every call created: it runs on a
+    thread of its own once the create request has been answered (Twilio, too, calls back
+    only after it has queued the call), so it may post webhooks (``phone(sid)``) and move the
+    call on (``set_call``) while the dialer carries on. ``wait_for_calls`` waits for those
+    threads; what they raised is kept in ``call_errors`` for the test to assert on.
     """
 
     def __init__(
@@ -83,12 +91,14 @@ class FakeTwilioAPI:
         api_keys: Mapping[str, str] | None = None,
         caller_ids: Iterable[str] | None = None,
         clock: Callable[[], datetime] | None = None,
+        on_create: Callable[[str], None] | None = None,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.api_keys = dict(api_keys or {})
         self.caller_ids = set(caller_ids) if caller_ids is not None else None
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.on_create = on_create
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._calls: dict[str, dict[str, Any]] = {}
@@ -96,6 +106,11 @@ class FakeTwilioAPI:
         self._rejected: dict[str, tuple[int, int, str]] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        #: Calls whose ``on_create`` has not returned yet, counted from before the create
+        #: request is answered, so that ``wait_for_calls`` right after it cannot miss one.
+        self._playing = 0
+        self._played = threading.Condition(self._lock)
+        self._call_errors: list[Exception] = []
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -184,6 +199,17 @@ class FakeTwilioAPI:
             self._rejected[to] = (status, code, text)
 
     @property
+    def call_errors(self) -> list[Exception]:
+        """What ``on_create`` raised, one entry per call whose playing failed."""
+        with self._lock:
+            return list(self._call_errors)
+
+    def wait_for_calls(self, timeout: float = 10.0) -> bool:
+        """Wait until every ``on_create`` started so far has returned; False on timeout."""
+        with self._played:
+            return self._played.wait_for(lambda: self._playing == 0, timeout)
+
+    @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
             return list(self._requests)
@@ -266,6 +292,11 @@ class FakeTwilioAPI:
                 RecordedRequest(handler.command, url.path, form, headers, username, status, payload)
             )
         data = json.dumps(payload).encode()
+        sid = payload.get("sid") if status == 201 else None
+        play = sid is not None and self.on_create is not None
+        if play:
+            with self._lock:
+                self._playing += 1
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json; charset=utf-8")
         handler.send_header("Content-Length", str(len(data)))
@@ -273,6 +304,24 @@ class FakeTwilioAPI:
             handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(data)
+        handler.wfile.flush()
+        if play:
+            assert self.on_create is not None
+            self._play(self.on_create, str(sid))
+
+    def _play(self, on_create: Callable[[str], None], sid: str) -> None:
+        def run() -> None:
+            try:
+                on_create(sid)
+            except Exception as exc:  # handed to the test, not lost in a thread
+                with self._lock:
+                    self._call_errors.append(exc)
+            finally:
+                with self._played:
+                    self._playing -= 1
+                    self._played.notify_all()
+
+        threading.Thread(target=run, name=f"twilio-call-{sid}", daemon=True).start()
 
     @staticmethod
     def _error(status: int, code: int, message: str) -> dict[str, Any]:

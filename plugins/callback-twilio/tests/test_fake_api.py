@@ -118,3 +118,24 @@ def test_the_phone_uses_the_urls_the_call_was_created_with(api: FakeTwilioAPI) -
 def test_the_base_url_needs_a_started_server() -> None:
     with pytest.raises(RuntimeError, match="not started"):
         _ = FakeTwilioAPI().base_url
+
+
+def test_on_create_plays_each_created_call_once_after_answering_and_keeps_its_errors() -> None:
+    seen: list[tuple[str, str]] = []
+
+    def play(sid: str) -> None:
+        # The create request has been answered: the call is there to be moved on.
+        seen.append((sid, api.calls[sid]["status"]))
+        api.set_call(sid, "completed", answered_by="human")
+        if len(seen) == 2:
+            raise RuntimeError("the second call broke")
+
+    with FakeTwilioAPI(on_create=play) as api:
+        first = post(api, calls_path(api), GOOD)[1]["sid"]
+        assert api.wait_for_calls(5)
+        second = post(api, calls_path(api), GOOD)[1]["sid"]
+        assert post(api, calls_path(api), {"To": GOOD["To"]})[0] == 400  # nothing to play
+        assert api.wait_for_calls(5)
+        assert seen == [(first, "queued"), (second, "queued")]
+        assert api.calls[str(first)]["status"] == "completed"
+        assert [str(e) for e in api.call_errors] == ["the second call broke"]
