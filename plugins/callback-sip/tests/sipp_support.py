@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import shutil
 import socket
 import struct
@@ -314,3 +315,76 @@ class AudioTap:
         self._stop.set()
         self._thread.join(1)
         self._sock.close()
+
+
+def start_sipp(
+    workdir: Path,
+    scenario: str,
+    *,
+    calls: int = 1,
+    keys: dict[str, str] | None = None,
+    fill: dict[str, str] | None = None,
+    pcaps: tuple[Path, ...] = (),
+    timeout: float = CALL_TIMEOUT,
+) -> Sipp:
+    """Start sipp as the called party outside a test's own fixtures (``stop_sipp`` ends it).
+
+    As the ``sipp`` fixture does: the scenario is copied into ``workdir`` with its @MARKERS@
+    filled, next to ``pcaps``; sipp answers ``calls`` calls and exits, and gives up after
+    ``timeout`` seconds in all (sipp's -timeout is global, not per call).
+    """
+    workdir.mkdir(parents=True)
+    for pcap in pcaps:
+        shutil.copy(pcap, workdir)
+    text = (SCENARIOS / scenario).read_text()
+    for marker, value in (fill or {}).items():
+        text = text.replace(f"@{marker}@", value)
+    script = workdir / scenario
+    script.write_text(text)
+    port = free_udp_ports(1)
+    media_port = free_udp_ports(4)
+    argv = [
+        "sipp", "-sf", str(script),
+        "-i", LOOPBACK, "-p", str(port), "-mi", LOOPBACK, "-mp", str(media_port),
+        "-m", str(calls), "-nostdin", "-timeout", f"{timeout:g}s", "-timeout_error",
+        "-trace_msg", "-message_file", "messages.log",
+        "-trace_err", "-error_file", "errors.log",
+    ]  # fmt: skip
+    for key, value in (keys or {}).items():
+        argv += ["-key", key, value]
+    with (workdir / "stderr.log").open("wb") as stderr:
+        process = subprocess.Popen(
+            argv, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    peer = Sipp(process, port, media_port, workdir)
+    try:
+        wait_until_bound(peer)
+    except BaseException:
+        stop_sipp(peer)
+        raise
+    return peer
+
+
+def stop_sipp(peer: Sipp) -> None:
+    """Terminate sipp if it still runs (kill it if it will not go)."""
+    if peer.process.poll() is None:
+        peer.process.terminate()
+        try:
+            peer.process.wait(5)
+        except subprocess.TimeoutExpired:
+            peer.process.kill()
+            peer.process.wait()
+
+
+def received_invites(peer: Sipp) -> dict[str, str]:
+    """The INVITEs sipp received (retransmissions once), by Call-ID: the user part dialled."""
+    log = (peer.workdir / "messages.log").read_text(errors="replace")
+    dialled: dict[str, str] = {}
+    for message in re.split(r"^-{5,}.*$", log, flags=re.MULTILINE):
+        if "message received" not in message:
+            continue  # what sipp sent
+        request = re.search(r"^\s*INVITE sip:([^@;>]+)@", message, flags=re.MULTILINE)
+        call_id = re.search(r"^\s*Call-ID:\s*(\S+)", message, flags=re.MULTILINE | re.IGNORECASE)
+        if request and call_id:
+            dialled[call_id.group(1)] = request.group(1)
+    return dialled
