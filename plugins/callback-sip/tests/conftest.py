@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -13,15 +11,7 @@ import pytest
 
 from callback.dialing import CallEvent, Conversation
 
-from sipp_support import (
-    CALL_TIMEOUT,
-    LOOPBACK,
-    SCENARIOS,
-    EventLog,
-    Sipp,
-    free_udp_ports,
-    wait_until_bound,
-)
+from sipp_support import LOOPBACK, EventLog, Sipp, free_udp_ports, start_sipp, stop_sipp
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,45 +36,16 @@ def sipp(tmp_path: Path) -> Iterator[Callable[..., Sipp]]:
         calls: int = 1,
         fill: dict[str, str] | None = None,
     ) -> Sipp:
-        workdir = tmp_path / f"sipp-{len(started)}"
-        workdir.mkdir()
-        for pcap in tmp_path.glob("*.pcap"):
-            shutil.copy(pcap, workdir)
-        script = workdir / scenario
-        text = (SCENARIOS / scenario).read_text()
-        for marker, value in (fill or {}).items():
-            text = text.replace(f"@{marker}@", value)
-        script.write_text(text)
-        port = free_udp_ports(1)
-        media_port = free_udp_ports(4)
-        argv = [
-            "sipp", "-sf", str(script),
-            "-i", LOOPBACK, "-p", str(port), "-mi", LOOPBACK, "-mp", str(media_port),
-            "-m", str(calls), "-nostdin", "-timeout", f"{CALL_TIMEOUT:g}s", "-timeout_error",
-            "-trace_msg", "-message_file", "messages.log",
-            "-trace_err", "-error_file", "errors.log",
-        ]  # fmt: skip
-        for key, value in (keys or {}).items():
-            argv += ["-key", key, value]
-        with (workdir / "stderr.log").open("wb") as stderr:
-            process = subprocess.Popen(
-                argv, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=stderr,
-            )  # fmt: skip
-        peer = Sipp(process, port, media_port, workdir)
+        peer = start_sipp(
+            tmp_path / f"sipp-{len(started)}", scenario, calls=calls, keys=keys, fill=fill,
+            pcaps=tuple(tmp_path.glob("*.pcap")),
+        )  # fmt: skip
         started.append(peer)
-        wait_until_bound(peer)
         return peer
 
     yield start
     for peer in started:
-        if peer.process.poll() is None:
-            peer.process.terminate()
-            try:
-                peer.process.wait(5)
-            except subprocess.TimeoutExpired:
-                peer.process.kill()
-                peer.process.wait()
+        stop_sipp(peer)
 
 
 @pytest.fixture
