@@ -1,52 +1,32 @@
 """Fixtures: a fresh database per test, SQLite by default and PostgreSQL when
-CALLBACK_TEST_DATABASE_URL is set (CI sets it), so the same suite runs on both."""
+CALLBACK_TEST_DATABASE_URL is set (CI sets it), so the same suite runs on both.
+
+Helpers that tests import live in dbsupport.py: the plugins' test folders have conftest.py
+files too, and ``from conftest import`` would pick whichever was imported first."""
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-import sqlalchemy as sa
 from click.testing import CliRunner
+from dbsupport import PG_URL, drop_postgres_schema, fresh_postgres_schema
 from sqlalchemy.engine import Engine
 
 from callback import migrate
 from callback.config import Settings
-from callback.db import create_engine, normalise_url
-
-PG_URL = os.environ.get("CALLBACK_TEST_DATABASE_URL")
-
-
-def _fresh_postgres_schema() -> tuple[str, str]:
-    """A new schema in the test database and a URL whose search_path points at it."""
-    schema = "t_" + uuid.uuid4().hex[:12]
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    admin.dispose()
-    base = normalise_url(PG_URL).render_as_string(hide_password=False)
-    separator = "&" if "?" in base else "?"
-    return schema, f"{base}{separator}options={quote('-csearch_path=' + schema)}"
-
-
-def _drop_postgres_schema(schema: str) -> None:
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    admin.dispose()
+from callback.db import create_engine
 
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> Iterator[str]:
     """The URL of an empty database of its own for this test."""
     if PG_URL:
-        schema, url = _fresh_postgres_schema()
+        schema, url = fresh_postgres_schema()
         yield url
-        _drop_postgres_schema(schema)
+        drop_postgres_schema(schema)
     else:
         yield f"sqlite:///{tmp_path / 'callback.db'}"
 
@@ -88,16 +68,3 @@ def cli(database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_
         )
 
     return invoke
-
-
-def table_rows(engine: Engine, table: str, order_by: str = "id") -> list[tuple]:
-    """Every row of a table, for comparing the database before and after."""
-    with engine.connect() as conn:
-        return [
-            tuple(r) for r in conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY {order_by}"))
-        ]
-
-
-def frame_snapshot(engine: Engine) -> dict[str, list[tuple]]:
-    """The whole frame, to show that something changed nothing."""
-    return {t: table_rows(engine, t) for t in ("units", "cases", "contacts", "audit_log")}

@@ -17,7 +17,7 @@ import openpyxl
 import phonenumbers
 import pytest
 import sqlalchemy as sa
-from conftest import PG_URL, _drop_postgres_schema, _fresh_postgres_schema
+from dbsupport import PG_URL, drop_postgres_schema, fresh_postgres_schema
 from sqlalchemy.engine import Engine
 from test_corrections import (
     KNOWS_APPLICANT,
@@ -196,7 +196,7 @@ def test_xlsx_continues_on_a_new_sheet_when_one_is_full(
 def other_engine(tmp_path: Path) -> Iterator[Engine]:
     """A second, empty database at the newest revision: the same frame, another survey."""
     if PG_URL:
-        schema, url = _fresh_postgres_schema()
+        schema, url = fresh_postgres_schema()
     else:
         url = f"sqlite:///{tmp_path / 'other.db'}"
     engine = create_engine(url)
@@ -204,7 +204,7 @@ def other_engine(tmp_path: Path) -> Iterator[Engine]:
     yield engine
     engine.dispose()
     if PG_URL:
-        _drop_postgres_schema(schema)
+        drop_postgres_schema(schema)
 
 
 def test_what_citizens_answered_changes_nothing_in_the_export(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import frame_snapshot, table_rows
+from dbsupport import frame_snapshot, table_rows
 from sqlalchemy.engine import Engine
 
 from callback.config import Settings
