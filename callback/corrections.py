@@ -331,12 +331,18 @@ def corrected_facts(conn: Connection, case_id: int) -> dict[str, CorrectedFact]:
 
 
 def proposed_text(kind: str, proposed: Mapping[str, Any], script: str | None = None) -> str:
-    """What a correction proposes, for listings, with numbers and names masked."""
+    """What a correction proposes, for listings, with numbers and names masked.
+
+    A yes/no answer (the ``case`` correction's "is this your case? no") says no fact: its
+    kind is all there is to show, so the text is empty rather than "(False)".
+    """
     value = proposed.get(kind)
     if kind == CorrectionKind.PHONE:
         return mask(str(value)) if value else ""
     if kind == CorrectionKind.WRONG_NUMBER:
         return "a number on file" if "contact_id" in proposed else "the number dialled"
+    if value is None or isinstance(value, bool):
+        return ""
     question = proposed.get("question")
     if kind == CorrectionKind.CASE or not (question is None or _typed(script, question)):
         return f"({value})"  # an option's value, e.g. (knows_applicant)

@@ -165,8 +165,12 @@ def _unit_names(conn: Connection) -> dict[int, str]:
 
 # -- completed interviews: 实现率 and 满意率 by group ------------------------------------------
 
-#: A completed interview: a complete response, or the item closed as 1.1 (complete).
-_COMPLETE = sa.or_(r.c.complete.is_(True), qi.c.final_disposition == Disposition.COMPLETE.value)
+#: A completed interview: the case closed as 1.1, and nothing else. The disposition is the one
+#: record of how a case ended; a response's ``complete`` flag is not: responses written before
+#: screen-outs and refusals had statuses of their own say "complete" for a call that reached
+#: the script's end on "not me" or a refusal. Partials (1.2) are not completes either, in the
+#: completes column or in the rates (AAPOR I, as RR1 counts it; docs/reports.md).
+_COMPLETE = qi.c.final_disposition == Disposition.COMPLETE.value
 #: When it was completed: the response's time, or the item's end for a 1.1 without one.
 _COMPLETED_AT = sa.case((r.c.complete.is_(True), r.c.recorded_at), else_=qi.c.finished_at)
 _ITEMS = qi.outerjoin(r, r.c.queue_item_id == qi.c.id)

@@ -38,6 +38,7 @@ from callback.models import (
 )
 from callback.survey_format import CorrectionKind, Script
 from callback.surveys import (
+    SCREEN_OUTS,
     Context,
     Prompt,
     Results,
@@ -55,10 +56,9 @@ cases_t, units_t, contacts_t = table(Case), table(Unit), table(Contact)
 sessions_t, responses_t = table(SurveySession), table(Response)
 corrections_t, problems_t = table(Correction), table(ProblemReport)
 
-#: Corrections that say the person on the line is not the applicant of this case.
-NOT_THE_APPLICANT = frozenset(
-    {CorrectionKind.WRONG_NUMBER, CorrectionKind.CONTACT, CorrectionKind.CASE}
-)
+#: Corrections that say the person on the line is not the applicant of this case (the
+#: engine's screen-outs: such a session is never an interview).
+NOT_THE_APPLICANT = SCREEN_OUTS
 
 
 @dataclass(frozen=True)
@@ -226,17 +226,26 @@ def close_session(engine: Engine, session: Session, actor: str, now: datetime) -
 
 
 def outcome_of(found: Results, done: bool) -> CallOutcome:
-    """The attempt's outcome from what the session yielded."""
+    """The attempt's outcome from what the session yielded.
+
+    Only a complete session (``Results.complete``: the end reached by the applicant, neither
+    screened out nor refused) is a 1.1. A screen-out is the wrong person, whatever it answered;
+    a refusal is the applicant's, or a partial (1.2) when the answers already make one, as an
+    agent's refusal key makes it (``attempt_disposition``).
+    """
     kinds = {c.kind for c in found.corrections}
-    if kinds & NOT_THE_APPLICANT:
+    if found.screened_out or kinds & NOT_THE_APPLICANT:
         return CallOutcome(AgentOutcome.WRONG_PERSON)
     answered = [v for v in found.answers.values() if v is not None]
     rates_known = bool(found.rates) and all(v is not None for v in found.rates.values())
+    progress = Progress.SUFFICIENT if rates_known else Progress.SOME if answered else Progress.NONE
+    if found.refused:
+        return CallOutcome(AgentOutcome.REFUSED, progress=progress)
     if done and found.complete:
         return CallOutcome(EventKind.COMPLETED, final="1.1", progress=Progress.ALL)
     if rates_known:
         return CallOutcome(EventKind.COMPLETED, final="1.2", progress=Progress.SUFFICIENT)
-    return CallOutcome(EventKind.COMPLETED, progress=Progress.SOME if answered else Progress.NONE)
+    return CallOutcome(EventKind.COMPLETED, progress=progress)
 
 
 def _keep(conn: Connection, session: Session, found: Results, actor: str, now: datetime) -> None:

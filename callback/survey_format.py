@@ -112,6 +112,9 @@ class Option:
     label: Text
     next: str | None = None  # where to go when chosen; None: the question's own next
     correction: CorrectionKind | None = None
+    #: Choosing it means the respondent declines the interview (拒访): a session that ends
+    #: after it is refused, not complete, whatever path it took to the end.
+    refusal: bool = False
 
 
 @dataclass(frozen=True)

@@ -441,7 +441,9 @@ class _Parser:
                 self.error(where, f"field {at!r}: must be a table with key, value and label")
                 continue
             self.at = f"{at}."
-            self.fields(where, table, {"key", "value", "label", "next", "correction"}, at)
+            self.fields(
+                where, table, {"key", "value", "label", "next", "correction", "refusal"}, at
+            )
             key, value = table.get("key"), table.get("value")
             if not isinstance(key, str) or len(key) != 1 or key not in _KEYS:
                 self.error(
@@ -462,11 +464,12 @@ class _Parser:
             label = self.text(where, table, "label", required=True)
             target = self.target(where, table, "next", order)
             correction = self.correction(where, table, "correction", Kind.CHOICE)
+            refusal = bool(self.boolean(where, table, "refusal"))
             self.at = ""
             if key is not None and value is not None and label is not None:
                 keys.add(key)
                 values.append(value)
-                options.append(Option(key, value, label, target, correction))
+                options.append(Option(key, value, label, target, correction, refusal))
         return tuple(options) if len(options) == len(raw) else ()
 
     def yes_no(
@@ -481,17 +484,20 @@ class _Parser:
     ) -> Option:
         sub = table.get(name, {})
         if not isinstance(sub, Mapping):
-            self.error(where, f"field {name!r}: must be a table of label, next and correction")
+            self.error(
+                where, f"field {name!r}: must be a table of label, next, correction and refusal"
+            )
             return Option(key, value, label)
         self.at = f"{name}."
-        self.fields(where, sub, {"label", "next", "correction"}, name)
+        self.fields(where, sub, {"label", "next", "correction", "refusal"}, name)
         own = self.text(where, sub, "label")
         target = self.target(where, sub, "next", order)
         correction = self.correction(where, sub, "correction", Kind.CHOICE)
+        refusal = bool(self.boolean(where, sub, "refusal"))
         self.at = ""
         if own is None:
             label = Text(tuple((lang, label.get(lang)) for lang in self.languages))
-        return Option(key, value, own or label, target, correction)
+        return Option(key, value, own or label, target, correction, refusal)
 
     def number(self, where: str, table: Mapping[str, Any]) -> dict[str, Any]:
         low = self.integer(where, table, "min", 0, 10**15)

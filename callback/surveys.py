@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 import json
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import lru_cache
@@ -55,7 +55,8 @@ __all__ = [
     "BUILTIN_SCRIPT_DIR", "CHANNELS", "END", "PLACEHOLDERS", "Choice", "Condition", "Context",
     "Correction", "CorrectionKind", "Event", "Expect", "Fallback", "Frame", "InputError", "Kind",
     "Observation", "Option", "Problem", "ProblemRule", "Prompt", "Question", "Rate", "Results",
-    "Script", "ScriptError", "SessionError", "SessionState", "Status", "Text", "Value", "answer",
+    "SCREEN_OUTS", "Script", "ScriptError", "SessionError", "SessionState", "Status", "Text",
+    "Value", "answer",
     "decline", "finished", "load_script", "observe", "parse_script", "prompt", "results", "resume",
     "start", "to_turn",
 ]  # fmt: skip
@@ -64,6 +65,9 @@ CHANNELS = ("agent", "ivr")
 #: The scripts callback ships (service-callback, hotline-check), for the default plugin.
 BUILTIN_SCRIPT_DIR = Path(__file__).parent / "default_plugins" / "scripts"
 _STATE_FORMAT = 1
+#: Corrections that say the person on the line is not the applicant of this case, or that the
+#: case is not theirs: a session that proposes one is a screen-out, never an interview.
+SCREEN_OUTS = frozenset({CorrectionKind.WRONG_NUMBER, CorrectionKind.CONTACT, CorrectionKind.CASE})
 
 
 class SessionError(CallbackError):
@@ -71,8 +75,20 @@ class SessionError(CallbackError):
 
 
 class Status(enum.StrEnum):
+    """Where a session stands. Only ``COMPLETE`` is an interview (AAPOR 1.1).
+
+    A script ends early on a short path too, and reaching the end is not what makes an
+    interview: the path taken decides. Short paths for someone who is not the applicant (or a
+    case they do not recognise) are screen-outs, and a path through a ``refusal`` option is a
+    refusal, though both finish the session as politely as a complete interview does.
+    """
+
     ACTIVE = "active"
-    COMPLETE = "complete"  # the script ran to its end (a short path counts too)
+    COMPLETE = "complete"  # the script ran to its end with the applicant, who took part
+    #: The script ran to its end after an answer proposing a ``SCREEN_OUTS`` correction.
+    SCREENED_OUT = "screened-out"
+    #: The script ran to its end after an option marked ``refusal`` (拒访).
+    REFUSED = "refused"
     ENDED = "ended"  # a question's re-prompts ran out and its fallback is "end"
 
 
@@ -276,12 +292,23 @@ class Results:
 
     @property
     def complete(self) -> bool:
+        """A complete interview: the script's end reached, not screened out, not refused."""
         return self.status is Status.COMPLETE
 
     @property
     def partial(self) -> bool:
         """Broken off (dropped call, hang-up) or ended by a fallback."""
-        return self.status is not Status.COMPLETE
+        return self.status in (Status.ACTIVE, Status.ENDED)
+
+    @property
+    def screened_out(self) -> bool:
+        """Ended on a path for someone who is not the applicant, or a case not theirs."""
+        return self.status is Status.SCREENED_OUT
+
+    @property
+    def refused(self) -> bool:
+        """Ended on a path the respondent took by declining the interview."""
+        return self.status is Status.REFUSED
 
     @property
     def realised(self) -> bool | None:
@@ -318,6 +345,7 @@ def start(
 
 
 def finished(state: SessionState) -> bool:
+    """True once the session is over: complete, screened out, refused, or ended."""
     return state.status is not Status.ACTIVE
 
 
@@ -416,8 +444,42 @@ def _fall_back(
 
 
 def _go(script: Script, state: SessionState, target: str, event: Event) -> SessionState:
-    current, status = _land(script, state.answer_map(), target, state.channel)
+    answers = state.answer_map()
+    current, status = _land(script, answers, target, state.channel)
+    if status is Status.COMPLETE:
+        status = _ending(script, answers)
     return replace(state, current=current, status=status, attempts=0, event=event, error=None)
+
+
+def _ending(script: Script, answers: Mapping[str, Value | None]) -> Status:
+    """How a session that reached the script's end ended: the answers on its path decide.
+
+    A screen-out outranks a refusal: whoever declines on a number that is not the applicant's
+    has refused nothing on the applicant's behalf (the number is what is wrong).
+    """
+    chosen = list(_chosen(script, answers))
+    if any(kind in SCREEN_OUTS for _, _, _, kind in chosen):
+        return Status.SCREENED_OUT
+    if any(option is not None and option.refusal for _, _, option, _ in chosen):
+        return Status.REFUSED
+    return Status.COMPLETE
+
+
+def _chosen(
+    script: Script, answers: Mapping[str, Value | None]
+) -> Iterator[tuple[str, Value, Option | None, CorrectionKind | None]]:
+    """(question id, value, the option chosen, a correction proposed) for each answer given;
+    an answer proposing two corrections (its option's and its question's) comes twice."""
+    for question_id, value in answers.items():
+        if value is None:
+            continue
+        question = script.question(question_id)
+        option = next((o for o in question.options if same_value(o.value, value)), None)
+        kinds: list[CorrectionKind | None] = [
+            k for k in (option.correction if option else None, question.correction) if k
+        ]
+        for kind in kinds or [None]:
+            yield question_id, value, option, kind
 
 
 def _land(
@@ -425,8 +487,9 @@ def _land(
 ) -> tuple[str | None, Status]:
     """From ``target``, pass by questions whose ``when`` fails or that the channel cannot ask.
 
-    A "say" question with nothing after it is where the survey ends: the session is complete
-    as soon as it gets there, and its text is the goodbye.
+    A "say" question with nothing after it is where the survey ends: the session is finished
+    as soon as it gets there, and its text is the goodbye. ``Status.COMPLETE`` here only says
+    the end was reached; ``_ending`` then says whether that was an interview.
     """
     while target != END:
         question = script.question(target)
@@ -627,31 +690,36 @@ def results(script: Script, state: SessionState) -> Results:
     """Summarise a session: answers, rate flags, proposed corrections and problems raised."""
     _current(script, state)
     answers = state.answer_map()
+    status = state.status
+    if status is Status.COMPLETE:
+        # A state saved before screen-outs and refusals had statuses of their own says
+        # "complete" for them too; the answers tell them apart.
+        status = _ending(script, answers)
     rates: dict[str, bool | None] = {}
     for rate in script.rates:
         asked = rate.condition.question in answers
         if asked and answers[rate.condition.question] is not None:
             rates[rate.name] = rate.condition.holds(answers)
-        elif not asked and state.status is Status.COMPLETE:
+        elif not asked and status is Status.COMPLETE:
+            # Only an interview's skip logic speaks for a question it passed by: a screen-out
+            # or a refusal that never got there is no one's answer, and stays out of the rate.
             rates[rate.name] = rate.if_skipped
         else:
             rates[rate.name] = None
-    corrections: list[Correction] = []
+    corrections = [
+        Correction(kind, question_id, value)
+        for question_id, value, _, kind in _chosen(script, answers)
+        if kind is not None
+    ]
     problems: list[Problem] = []
     for question_id, value in state.answers:
-        if value is None:
-            continue
         question = script.question(question_id)
-        chosen = next((o for o in question.options if same_value(o.value, value)), None)
-        for kind in (chosen.correction if chosen else None, question.correction):
-            if kind is not None:
-                corrections.append(Correction(kind, question_id, value))
         if question.problem and isinstance(value, str) and value.strip():
             problems.append(Problem(_category(question.problem, answers), question_id, value))
     return Results(
         script=script.name,
         version=script.version,
-        status=state.status,
+        status=status,
         answers=answers,
         rates=rates,
         corrections=tuple(corrections),

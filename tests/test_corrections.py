@@ -4,6 +4,7 @@ a bad number refused; a re-import never undoes a correction."""
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -157,6 +158,8 @@ def call(engine: Engine, campaign: int, keys: Sequence[str], now: datetime = NOW
 
 #: Not the applicant but knows them, and here is the applicant's number.
 KNOWS_APPLICANT = ["3", "13587654321#"]
+#: 本人, but not my case (the item, unit or date is not theirs).
+NOT_MY_CASE = ["1", "2"]
 #: 本人, my case, went once, satisfied, no suggestion, policy explained, may recontact.
 SATISFIED = ["1", "1", "1", "2", "2", "1", "1"]
 
@@ -502,6 +505,21 @@ def test_the_commands_review_apply_reject_and_revert(engine: Engine, cli, comman
     again = cli("corrections", "revert", str(phone.id), "--note", "twice")
     assert again.exit_code == 1 and "is reverted" in again.output
     assert "Traceback" not in again.output
+
+
+def test_a_not_my_case_correction_lists_its_kind_not_a_boolean(
+    engine: Engine, cli, commands
+) -> None:
+    campaign = world(engine, review=True)
+    call(engine, campaign, NOT_MY_CASE)
+    (correction,) = rows(engine, Correction)
+    assert (correction.kind, correction.proposed) == ("case", {"case": False, "question": "case"})
+    listed = cli("corrections", "list")
+    assert listed.exit_code == 0, listed.output
+    (line,) = [x for x in listed.output.splitlines() if f"{correction.id}  C1" in x]
+    assert " case " in line and "False" not in line and "()" not in line
+    (shown,) = json.loads(cli("corrections", "list", "--json").output)
+    assert (shown["kind"], shown["proposed"]) == ("case", "")
 
 
 def test_add_and_its_errors_on_the_command_line(engine: Engine, cli, commands) -> None:

@@ -98,7 +98,8 @@ def _pct(k: int, n: int) -> list[str]:
 
 def _expected_units(engine: sa.Engine) -> dict[str, list[str]]:
     """Each unit's line computed from the database on its own terms: completes as
-    docs/reports.md defines them, the Wilson interval, and AAPOR RR1 from the final codes."""
+    docs/reports.md defines them (cases closed as 1.1), the Wilson interval over their
+    answers, and AAPOR RR1 from the final codes."""
     qi, r, u, a = table(QueueItem), table(Response), table(Unit), table(CallAttempt)
     calls = Counter(
         name
@@ -111,9 +112,9 @@ def _expected_units(engine: sa.Engine) -> dict[str, list[str]]:
     )
     tally: dict[str, Counter[str]] = defaultdict(Counter)
     query = sa.select(
-        u.c.name, qi.c.state, qi.c.final_disposition, r.c.complete, r.c.realised, r.c.satisfied
+        u.c.name, qi.c.state, qi.c.final_disposition, r.c.realised, r.c.satisfied
     ).select_from(qi.join(u, u.c.id == qi.c.unit_id).outerjoin(r, r.c.queue_item_id == qi.c.id))
-    for name, state, final, complete, realised, satisfied in _rows(engine, query):
+    for name, state, final, realised, satisfied in _rows(engine, query):
         for key in (name, "合计 total"):
             t = tally[key]
             t["sampled"] += 1
@@ -121,7 +122,7 @@ def _expected_units(engine: sa.Engine) -> dict[str, list[str]]:
             category = Disposition(final).category
             t["I"] += category is Category.I
             t["in_rr1"] += category is not Category.NE
-            if complete or final == "1.1":
+            if final == "1.1":  # a complete interview is a case closed as 1.1, nothing else
                 t["completes"] += 1
                 for rate, value in (("r", realised), ("s", satisfied)):
                     if value is not None:
@@ -141,6 +142,33 @@ def _expected_units(engine: sa.Engine) -> dict[str, list[str]]:
 def test_the_printed_rates_are_the_databases(demo) -> None:
     result, _, engine = demo
     assert _printed_units(result.stdout) == _expected_units(engine)
+
+
+def test_the_completes_are_the_cases_closed_as_complete(demo) -> None:
+    result, _, engine = demo
+    qi, r = table(QueueItem), table(Response)
+    closed_complete = _rows(
+        engine, sa.select(sa.func.count()).where(qi.c.final_disposition == Disposition.COMPLETE)
+    )[0][0]
+    printed = _printed_units(result.stdout)["合计 total"][3]
+    assert int(printed.replace(",", "")) == closed_complete > 0
+    # At the root: the survey engine marks no "not me" or refusal complete, so a complete
+    # response belongs to a case closed as 1.1, and such a case to nothing else.
+    flagged = _rows(
+        engine,
+        sa.select(qi.c.final_disposition, sa.func.count())
+        .join(r, r.c.queue_item_id == qi.c.id)
+        .where(r.c.complete.is_(True))
+        .group_by(qi.c.final_disposition),
+    )
+    assert dict(flagged) == {"1.1": closed_complete}
+    screened = _rows(
+        engine,
+        sa.select(sa.func.count())
+        .select_from(qi.join(r, r.c.queue_item_id == qi.c.id))
+        .where(qi.c.final_disposition.in_(["2.291", "2.11", "2.112"])),
+    )[0][0]
+    assert screened > 0  # the demo has "not me" and refusals whose answers were kept
 
 
 def test_progress_is_shown_on_the_virtual_clock(demo) -> None:

@@ -105,9 +105,9 @@ class World:
     def response(
         self, item: int, realised: bool | None = None, satisfied: bool | None = None, *,
         complete: bool = True, at: datetime = T0, rates: dict[str, Any] | None = None,
-        answers: dict[str, Any] | None = None,
+        answers: dict[str, Any] | None = None, code: str | None = None,
     ) -> int:  # fmt: skip
-        attempt = self.attempt(item, at, "1.1" if complete else "2.12")
+        attempt = self.attempt(item, at, code or ("1.1" if complete else "2.12"))
         with self.engine.connect() as conn:
             campaign = conn.execute(
                 sa.select(table(QueueItem).c.campaign_id).where(table(QueueItem).c.id == item)
@@ -212,6 +212,36 @@ def test_rates_by_unit_are_counted_by_hand(world: World, engine: Engine) -> None
     assert (result.total.completes, result.total.realisation.k, result.total.realisation.n) == (
         8, 5, 6
     )  # fmt: skip
+
+
+def test_completes_are_the_cases_closed_as_complete_whatever_their_responses_say(
+    world: World, engine: Engine
+) -> None:
+    # Responses written before screen-outs and refusals had statuses of their own say
+    # "complete" for calls that reached the script's end on "not me" or a refusal; the demo
+    # had 147 such cases closed as 2.291 and 9 closed as 2.11 (not me, then a hang-up).
+    campaign, unit = world.campaign("june"), world.unit("区民政局")
+    world.interview(campaign, unit, False, True)
+    for code in ("2.291", "2.11", "2.112"):
+        item = world.item(campaign, unit, final=code)
+        world.response(item, True, True, answers={"identity": "wrong_number"}, code=code)
+    still_open = world.item(campaign, unit)  # "not me" on its first number, more to try
+    world.response(still_open, True, True, answers={"identity": "wrong_number"}, code="2.291")
+
+    result = rates_report(engine, "unit", ["june"])
+    total = result.total
+    assert (total.completes, total.realisation.n, total.satisfaction.n) == (1, 1, 1)
+    assert (total.realisation.k, total.satisfaction.k) == (0, 1)
+    (district,) = result.district
+    assert district.rates.completes == 1
+    assert (district.rates.realisation.n, district.rates.satisfaction.unweighted.n) == (1, 1)
+    whole = next(x for x in result.outcomes if x.unit is None).rates
+    assert (whole.counts["I"], whole.counts["R"], whole.counts["NC"]) == (1, 2, 2)
+    assert whole.rr1 == pytest.approx(1 / 5)
+    assert [g.completes for g in rates_report(engine, "week").groups] == [1]
+    week = weekly_data(engine, OLD, MIDNIGHT).total
+    assert (week.completed, week.completed_to_date, week.realisation.n) == (1, 1, 1)
+    assert week.completion.k == 1 and week.completion.n == 5
 
 
 def test_a_campaign_without_completes_has_no_groups_and_no_estimate(

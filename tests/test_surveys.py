@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from callback.dialing import Turn
 from callback.surveys import (
     BUILTIN_SCRIPT_DIR,
+    SCREEN_OUTS,
     Context,
     Correction,
     CorrectionKind,
@@ -71,6 +72,11 @@ def hotline() -> Script:
 @pytest.fixture(scope="module")
 def kinds() -> Script:
     return load_script(FIXTURES / "all-kinds.toml")
+
+
+@pytest.fixture(scope="module")
+def consent() -> Script:
+    return load_script(FIXTURES / "consent.toml")
 
 
 def walk(script: Script, state: SessionState, *inputs: str) -> SessionState:
@@ -330,6 +336,7 @@ _DELETE = object()
         ("questions.0.options.1.colour", 1, "field 'options[2].colour': unknown field"),
         ("questions.0.options.1.correction", "phone", "a phone correction belongs on a phone"),
         ("questions.0.options.1.correction", "name", "field 'options[2].correction': 'name'"),
+        ("questions.0.options.1.refusal", "yes", "field 'options[2].refusal': must be true or"),
         ("questions.0.next", "nowhere", "question \"trips\": field 'next': no question"),
         ("questions.0.retries", "2", "question \"trips\": field 'retries': must be a whole"),
         ("questions.0.observe", "answered", "field 'observe': answered needs a yesno question"),
@@ -410,6 +417,14 @@ def test_a_yes_no_table_names_its_fields() -> None:
     assert "question \"ok\": field 'no.nxt': unknown field of no" in only_error(data)
     data["questions"][1]["no"] = {"next": "bye_cas"}
     assert "question \"ok\": field 'no.next': no question 'bye_cas'" in only_error(data)
+    data["questions"][1]["no"] = {"refusal": 1}
+    assert "question \"ok\": field 'no.refusal': must be true or false" in only_error(data)
+
+
+def test_an_option_may_be_marked_as_a_refusal(consent: Script) -> None:
+    yes, no = consent.question("consent").options
+    assert (yes.refusal, no.refusal, no.next) == (False, True, "bye")
+    assert not any(o.refusal for o in consent.question("identity").options)
 
 
 # --- the engine: flow ----------------------------------------------------------------------
@@ -459,9 +474,9 @@ def test_every_condition_of_a_when_must_hold(kinds: Script) -> None:
     assert state.current == "amount"  # "more" needs a score other than 1
 
 
-def test_a_final_say_question_completes_the_session(kinds: Script) -> None:
+def test_a_final_say_question_finishes_the_session(kinds: Script) -> None:
     state = walk(kinds, start(kinds, CASE), "", "9")
-    assert (state.current, state.status) == ("bye", Status.COMPLETE)
+    assert (state.current, state.status) == ("bye", Status.SCREENED_OUT)  # wrong number
     assert finished(state)
     final = prompt(kinds, state)
     assert (final.question, final.text, final.final) == ("bye", "打扰了。", True)
@@ -803,10 +818,16 @@ def test_a_rate_is_unknown_without_an_answer(kinds: Script) -> None:
     assert results(kinds, walk(kinds, start(kinds, CASE), "")).satisfied is None  # partial
 
 
-def test_if_skipped_sets_the_flag_of_a_complete_session_that_passed_by(kinds: Script) -> None:
+def test_if_skipped_sets_the_flag_of_a_complete_session_that_passed_by(hotline: Script) -> None:
+    unanswered = results(hotline, walk(hotline, start(hotline, Context(unit="某局")), "2", ""))
+    assert unanswered.complete and "answered_by" not in unanswered.answers
+    assert unanswered.rates == {"connected": False, "real_time": None}
+
+
+def test_if_skipped_does_not_speak_for_a_screen_out(kinds: Script) -> None:
     wrong_number = results(kinds, walk(kinds, start(kinds, CASE), "", "9"))
-    assert wrong_number.complete
-    assert wrong_number.rates == {"realised": None, "satisfied": None, "not_unhappy": False}
+    assert not wrong_number.complete and wrong_number.screened_out
+    assert wrong_number.rates == {"realised": None, "satisfied": None, "not_unhappy": None}
 
 
 def test_corrections_are_proposed_by_options_and_phone_answers(kinds: Script) -> None:
@@ -841,6 +862,49 @@ def test_results_of_a_broken_off_session_are_partial(kinds: Script) -> None:
     assert (outcome.complete, outcome.partial, outcome.status) == (False, True, Status.ACTIVE)
     assert outcome.ended_at == "trips"
     assert dict(outcome.answers) == {"who": "me", "known": True}
+
+
+# --- how a finished session ended: interview, screen-out, refusal -----------------------------
+
+
+def test_an_interview_that_runs_to_the_end_is_complete(consent: Script) -> None:
+    state = walk(consent, start(consent, CASE), "1", "1", "2", "1")
+    assert (state.current, state.status) == ("thanks", Status.COMPLETE)
+    outcome = results(consent, state)
+    assert outcome.complete and not (outcome.partial or outcome.screened_out or outcome.refused)
+    assert (outcome.realised, outcome.satisfied) == (False, True)
+    passed_by = results(consent, walk(consent, start(consent, CASE), "1", "1", "1"))
+    assert passed_by.complete and (passed_by.realised, passed_by.satisfied) == (True, True)
+
+
+def test_a_script_ending_on_not_me_is_screened_out_not_complete(consent: Script) -> None:
+    state = answer(consent, start(consent, CASE), "2")
+    assert finished(state)
+    assert (state.current, state.status) == ("bye", Status.SCREENED_OUT)
+    assert prompt(consent, state).final  # the goodbye is said all the same
+    outcome = results(consent, state)
+    assert (outcome.complete, outcome.partial, outcome.screened_out) == (False, False, True)
+    assert outcome.rates == {"realised": None, "satisfied": None}  # if_skipped does not apply
+    assert outcome.corrections == (Correction(CorrectionKind.WRONG_NUMBER, "identity", "not_me"),)
+
+
+def test_a_script_ending_on_a_refusal_is_refused_not_complete(consent: Script) -> None:
+    state = walk(consent, start(consent, CASE), "1", "2")
+    assert finished(state)
+    assert (state.current, state.status) == ("bye", Status.REFUSED)
+    outcome = results(consent, state)
+    assert (outcome.complete, outcome.partial, outcome.refused) == (False, False, True)
+    assert outcome.rates == {"realised": None, "satisfied": None}
+    assert SessionState.from_json(state.to_json()) == state
+
+
+def test_a_screen_out_saved_as_complete_by_an_earlier_version_is_not_complete(
+    service: Script,
+) -> None:
+    state = answer(service, start(service, CASE), "4")  # 不认识，打错了
+    saved = dataclasses.replace(state, status=Status.COMPLETE)  # as earlier versions saved it
+    outcome = results(service, SessionState.from_json(saved.to_json()))
+    assert (outcome.status, outcome.complete) == (Status.SCREENED_OUT, False)
 
 
 # --- saving and resuming -------------------------------------------------------------------
@@ -990,8 +1054,9 @@ def test_service_callback_wrong_person_gives_a_number_and_ends_politely(service:
     assert state.current == "new_phone"
     assert prompt(service, state).text == "请问您方便告诉我们张三的联系电话吗？"
     state = answer(service, state, "13957104321")
-    assert (state.status, state.current) == (Status.COMPLETE, "bye_wrong_person")
+    assert (state.status, state.current) == (Status.SCREENED_OUT, "bye_wrong_person")
     outcome = results(service, state)
+    assert outcome.screened_out and not outcome.complete and not outcome.partial
     assert outcome.corrections == (
         Correction(CorrectionKind.CONTACT, "identity", "knows_applicant"),
         Correction(CorrectionKind.PHONE, "new_phone", "+8613957104321"),
@@ -1002,7 +1067,7 @@ def test_service_callback_wrong_person_gives_a_number_and_ends_politely(service:
 
 def test_service_callback_wrong_number_ends_at_once(service: Script) -> None:
     state = answer(service, start(service, CASE), "4")
-    assert (state.status, state.current) == (Status.COMPLETE, "bye_wrong_person")
+    assert (state.status, state.current) == (Status.SCREENED_OUT, "bye_wrong_person")
     assert results(service, state).corrections == (
         Correction(CorrectionKind.WRONG_NUMBER, "identity", "wrong_number"),
     )
@@ -1010,13 +1075,13 @@ def test_service_callback_wrong_number_ends_at_once(service: Script) -> None:
 
 def test_service_callback_refused_number_is_skipped(service: Script) -> None:
     state = walk(service, start(service, CASE, channel="ivr"), "3", "", "")
-    assert (state.status, state.current) == (Status.COMPLETE, "bye_wrong_person")
+    assert (state.status, state.current) == (Status.SCREENED_OUT, "bye_wrong_person")
     assert "new_phone" not in state.answer_map()
 
 
 def test_service_callback_unknown_case_ends_with_a_correction(service: Script) -> None:
     state = walk(service, start(service, CASE), "1", "2")
-    assert (state.status, state.current) == (Status.COMPLETE, "bye_case")
+    assert (state.status, state.current) == (Status.SCREENED_OUT, "bye_case")
     assert results(service, state).corrections == (Correction(CorrectionKind.CASE, "case", False),)
 
 
@@ -1091,7 +1156,9 @@ def test_any_input_is_taken_and_a_saved_state_continues_the_same(
         assert answer(script, restored, typed) == state
         prompt(script, state)
     outcome = results(script, state)
-    assert outcome.complete == finished(state) or outcome.status is Status.ENDED
+    assert outcome.status is state.status and finished(state) == (state.status is not Status.ACTIVE)
+    if outcome.complete:  # an interview is never a screen-out, whatever path led to the end
+        assert not {c.kind for c in outcome.corrections} & SCREEN_OUTS
 
 
 @pytest.mark.parametrize("name", ["service-callback", "hotline-check"])
