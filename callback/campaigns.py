@@ -273,6 +273,12 @@ def sample_campaign(engine: Engine, campaign: int | str, now: datetime) -> dict[
         existing = conn.execute(
             sa.select(sa.func.count()).where(queue_t.c.campaign_id == row.id)
         ).scalar_one()
+        if not existing and row.sampled_at is None and row.status == CampaignStatus.CLOSED.value:
+            closed = f" on {row.closed_at:%Y-%m-%d}" if row.closed_at else ""
+            raise CampaignError(
+                f"campaign {row.name} is closed: it was closed{closed} without being sampled,"
+                " and a closed campaign is never sampled; create a new one to draw"
+            )
         if existing or row.status != CampaignStatus.DRAFT.value:
             when = f" on {row.sampled_at:%Y-%m-%d %H:%M} UTC" if row.sampled_at else ""
             raise CampaignError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,7 @@ from callback.db import immediate
 from callback.errors import CallbackError, ImportFileError
 from callback.models import AuditEntry, DoNotCall, table, utcnow
 from callback.phones import PhoneParser, mask
+from callback.sources import detect_encoding
 
 SOURCES = ("citizen", "unit", "office", "import")
 dnc_t = table(DoNotCall)
@@ -80,17 +82,36 @@ def add(
     return len(new), len(present)
 
 
+def read_text(path: Path) -> str:
+    """The text of a small CSV file as Excel or an editor saved it: UTF-8 (BOM or not), UTF-16
+    or GBK/GB18030 (Excel in China), told apart as the case importer does; else a clear error."""
+    if not path.is_file():
+        raise ImportFileError(str(path), "file not found")
+    data = path.read_bytes()
+    try:
+        encoding = detect_encoding(data, str(path))
+    except ImportFileError:
+        # detect_encoding's advice names the case importer's --encoding, which is not here.
+        raise ImportFileError(
+            str(path), "cannot tell the encoding (not UTF-8 or GBK/GB18030): save it as CSV UTF-8"
+        ) from None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:  # a UTF-16 byte order mark, then no UTF-16
+        raise ImportFileError(str(path), f"not readable as {encoding}: {exc.reason}") from None
+
+
 def import_file(
     engine: Engine, path: str | Path, actor: str, source: str = "import", area_code: str = "0571"
 ) -> tuple[int, int]:
     """Add every number of a file: one per line, or a CSV whose first column is the number
     and whose optional second column is the reason. Any bad line stops the whole file."""
     path = Path(path)
-    if not path.is_file():
-        raise ImportFileError(str(path), "file not found")
+    text = read_text(path)
     rows: list[tuple[str, str | None]] = []
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        for number, cells in enumerate(csv.reader(f), start=1):
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        for number, cells in enumerate(reader, start=1):
             if not cells or not cells[0].strip() or cells[0].strip() in ("number", "号码", "电话"):
                 continue
             try:
@@ -98,6 +119,8 @@ def import_file(
             except DoNotCallError as exc:
                 raise ImportFileError(str(path), str(exc), row=number) from None
             rows.append((e164, cells[1].strip() if len(cells) > 1 and cells[1].strip() else None))
+    except csv.Error as exc:
+        raise ImportFileError(str(path), f"not a CSV file: {exc}", row=reader.line_num) from None
     added = present = 0
     for reason in dict.fromkeys(r for _, r in rows):
         numbers = [e164 for e164, r in rows if r == reason]

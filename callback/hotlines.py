@@ -7,15 +7,15 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from callback.db import immediate
-from callback.dnc import DoNotCallError, normalise
+from callback.dnc import DoNotCallError, normalise, read_text
 from callback.errors import CallbackError, ImportFileError
 from callback.models import AuditEntry, Hotline, Unit, table
-from callback.sources import detect_encoding
 
 hotlines_t, units_t, audit_t = table(Hotline), table(Unit), table(AuditEntry)
 #: First cells that mark a header row (compared in lower case).
@@ -70,7 +70,9 @@ def _add(
             .values(unit_id=unit_id, e164=e164, label=label, active=True, created_at=now)
             .returning(hotlines_t.c.id)
         ).scalar_one()
-        before = None
+        # SQL NULL, as agents and the do-not-call list write for a creation: a Python None in
+        # a JSON column would be stored as the JSON value null, which `before IS NULL` misses.
+        before: Any = sa.null()
     else:
         hotline_id = row.id
         conn.execute(sa.update(hotlines_t).where(hotlines_t.c.id == row.id).values(active=True))
@@ -109,15 +111,8 @@ def import_file(
     Returns (added, already listed).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ImportFileError(str(path), "file not found")
     # Excel in China saves CSV as GBK: decode as the case importer does, never with a traceback.
-    data = path.read_bytes()
-    encoding = detect_encoding(data, str(path))
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as exc:  # a UTF-16 byte order mark, then no UTF-16
-        raise ImportFileError(str(path), f"not readable as {encoding}: {exc.reason}") from None
+    text = read_text(path)
     added = present = 0
     with immediate(engine) as conn:
         for line, cells in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):

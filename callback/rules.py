@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import re
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
@@ -107,9 +107,21 @@ class Window:
     weekdays: frozenset[int] = ALL_WEEKDAYS
 
     def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if not isinstance(value, time):
+                raise ConfigError(f"calling window {name}: expected a datetime.time, not {value!r}")
         _check_span(self.start, self.end, "calling window")
-        if not self.weekdays or not self.weekdays <= ALL_WEEKDAYS:
-            raise ConfigError(f"calling window weekdays must be 0-6 (Monday=0): {self.weekdays}")
+        days = self.weekdays
+        if isinstance(days, str | bytes) or not isinstance(days, Iterable):
+            raise ConfigError(f"calling window weekdays: expected a set of 0-6, not {days!r}")
+        object.__setattr__(self, "weekdays", frozenset(days))
+        if (
+            not self.weekdays
+            or any(isinstance(d, bool) or not isinstance(d, int) for d in self.weekdays)
+            or not self.weekdays <= ALL_WEEKDAYS
+        ):
+            raise ConfigError(f"calling window weekdays must be 0-6 (Monday=0): {days}")
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,105 @@ class Slot:
 
     def contains(self, t: time) -> bool:
         return self.start <= t < self.end
+
+
+#: Day names a window's weekdays may be given by in rules files, besides 0-6 (Monday = 0).
+DAY_NAMES: Mapping[str, int] = MappingProxyType(
+    {
+        name: day
+        for day, names in enumerate(
+            [
+                ("mon", "monday", "周一", "星期一"),
+                ("tue", "tuesday", "周二", "星期二"),
+                ("wed", "wednesday", "周三", "星期三"),
+                ("thu", "thursday", "周四", "星期四"),
+                ("fri", "friday", "周五", "星期五"),
+                ("sat", "saturday", "周六", "星期六"),
+                ("sun", "sunday", "周日", "星期日", "星期天"),
+            ]
+        )
+        for name in names
+    }
+)
+_WALL_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+_WINDOW_KEYS = ("start", "end", "weekdays")
+
+
+def windows_from_json(value: object, where: str = "rules.windows") -> tuple[Window, ...]:
+    """Build calling windows from a rules file's ``windows``, or raise a ConfigError naming
+    the field at fault (``rules.windows[1].end``) and what it expects.
+
+    ``value`` is a list of objects ``{"start": "09:00", "end": "12:00", "weekdays": [...]}``;
+    ``weekdays`` is optional (every day), its days 0-6 (Monday = 0) or names (mon, monday, 周一).
+    A key a window does not have is refused: a misspelt "days" silently ignored would let
+    calls go out on every day.
+    """
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, list | tuple):
+        raise ConfigError(
+            f'{where}: expected a list of windows like [{{"start": "09:00", "end": "12:00"}}],'
+            f" not {value!r}"
+        )
+    if not value:
+        raise ConfigError(f"{where}: empty; give at least one window, or leave it out")
+    windows = []
+    for i, item in enumerate(value):
+        here = f"{where}[{i}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(
+                f'{here}: expected an object like {{"start": "09:00", "end": "12:00"}}, '
+                f"not {item!r}"
+            )
+        unknown = sorted(str(k) for k in item if k not in _WINDOW_KEYS)
+        if unknown:
+            raise ConfigError(
+                f"{here}: unknown key(s) {', '.join(unknown)}: a window has start, end and"
+                " (optionally) weekdays"
+            )
+        start, end = (_wall_time(item, key, f"{here}.{key}") for key in ("start", "end"))
+        if not start < end:
+            raise ConfigError(
+                f"{here}.end: {end:%H:%M} is not after start {start:%H:%M}: a window ends"
+                " after it starts, the same day"
+            )
+        weekdays = _weekdays(item["weekdays"], f"{here}.weekdays") if "weekdays" in item else None
+        windows.append(Window(start, end, weekdays if weekdays is not None else ALL_WEEKDAYS))
+    return tuple(windows)
+
+
+def _wall_time(item: Mapping[str, object], key: str, where: str) -> time:
+    if key not in item:
+        raise ConfigError(f'{where}: missing; give the local time as "HH:MM", e.g. "09:00"')
+    value = item[key]
+    match = _WALL_TIME.fullmatch(value) if isinstance(value, str) else None
+    try:
+        if match is None:
+            raise ValueError
+        hour, minute, second = (int(part or 0) for part in match.groups())
+        return time(hour, minute, second)
+    except ValueError:
+        # TOML reads an unquoted 09:00:00 as a time; rules are stored as JSON strings.
+        hint = ' (in TOML, quote it: "09:00")' if isinstance(value, time) else ""
+        raise ConfigError(
+            f'{where}: expected a local time written "HH:MM" (00:00-23:59), e.g. "09:00",'
+            f" not {value!r}{hint}"
+        ) from None
+
+
+def _weekdays(value: object, where: str) -> frozenset[int]:
+    expected = "0-6 (Monday = 0) or a day name (mon, monday, 周一)"
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, list | tuple):
+        raise ConfigError(f"{where}: expected a list of days, each {expected}; not {value!r}")
+    if not value:
+        raise ConfigError(f"{where}: empty; leave it out for every day, or list the days")
+    days = set()
+    for j, day in enumerate(value):
+        if isinstance(day, str) and day.strip().lower() in DAY_NAMES:
+            days.add(DAY_NAMES[day.strip().lower()])
+        elif isinstance(day, int) and not isinstance(day, bool) and 0 <= day <= 6:
+            days.add(day)
+        else:
+            raise ConfigError(f"{where}[{j}]: {day!r} is not a day: expected {expected}")
+    return frozenset(days)
 
 
 DEFAULT_WINDOWS = (Window(time(9), time(12)), Window(time(14), time(20)))
@@ -159,8 +270,13 @@ class CallingRules:
     closed_dates: frozenset[date] = frozenset()
 
     def __post_init__(self) -> None:
+        if isinstance(self.windows, str | Window) or not isinstance(self.windows, Iterable):
+            raise ConfigError(f"windows: expected a sequence of Window, not {self.windows!r}")
         for name, kind in [("windows", tuple), ("slots", tuple), ("closed_dates", frozenset)]:
             object.__setattr__(self, name, kind(getattr(self, name)))
+        for i, window in enumerate(self.windows):
+            if not isinstance(window, Window):
+                raise ConfigError(f"windows[{i}]: expected a Window(start, end), not {window!r}")
         try:
             spread = frozenset(Outcome(o) for o in self.spread_after)
             delays = dict(DEFAULT_RETRY_DELAYS)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from conftest import table_rows
+from dbsupport import table_rows
 from sqlalchemy.engine import Engine
 
 from callback.campaigns import (
@@ -457,6 +457,20 @@ def test_a_campaign_is_sampled_once(engine, frame):
     assert table_rows(engine, "queue_items") == before
     summary = campaign_summary(engine, campaign)
     assert (summary.status, summary.sampled_at) == ("sampled", NOW)
+
+
+def test_a_campaign_closed_unsampled_is_refused_as_closed_not_as_sampled(engine, frame):
+    populate(frame)
+    campaign = new_campaign(engine, size=10)
+    close_campaign(engine, campaign, NOW)
+    with pytest.raises(CampaignError) as refused:
+        sample_campaign(engine, campaign, NOW + timedelta(hours=1))
+    message = str(refused.value)
+    assert "is closed" in message and "without being sampled" in message
+    assert "2018-10-08" in message and "it was sampled" not in message
+    assert table_rows(engine, "queue_items") == []
+    summary = campaign_summary(engine, campaign)
+    assert (summary.status, summary.sampled_at) == ("closed", None)
 
 
 def test_a_campaign_with_queue_items_is_not_sampled_even_as_a_draft(engine, frame):

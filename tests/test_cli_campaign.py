@@ -166,8 +166,9 @@ def test_an_unknown_calling_rule_is_a_one_line_error_and_nothing_is_stored(run, 
     rules.write_text('{"max_attempts_per_cse": 3}', encoding="utf-8")
     result = run("campaign", "create", "x", "--year", "2018", "--size", "10",
                  "--rules", str(rules))  # fmt: skip
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a bad --rules file is a bad value, as when it is not JSON
     assert "unknown calling rule settings: max_attempts_per_cse" in one_line_error(result)
+    assert f"--rules: {rules}: " in one_line_error(result)
     assert campaign_count(engine) == 0
 
 
@@ -179,6 +180,46 @@ def test_a_rules_file_that_is_not_json_names_the_file(run, engine, tmp_path):
     assert result.exit_code == 2
     assert "rules.json: not valid calling rules" in result.output
     assert campaign_count(engine) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("rules.json", '{"windows": "09:00-12:00"}',
+         'rules.windows: expected a list of windows like [{"start": "09:00", "end": "12:00"}]'),
+        ("rules.json", '{"windows": [{"start": "09:00"}]}',
+         'rules.windows[0].end: missing; give the local time as "HH:MM", e.g. "09:00"'),
+        ("rules.json", '{"windows": [{"start": "12:00", "end": "09:00"}]}',
+         "rules.windows[0].end: 09:00 is not after start 12:00"),
+        ("rules.toml", 'windows = [{start = "09:00", end = "12:00", weekdays = ["mon", "mnd"]}]',
+         "rules.windows[0].weekdays[1]: 'mnd' is not a day: expected 0-6 (Monday = 0)"),
+        ("rules.toml", "windows = [{start = 09:00:00, end = 12:00:00}]",
+         'rules.windows[0].start: expected a local time written "HH:MM" (00:00-23:59), e.g. '
+         '"09:00", not datetime.time(9, 0) (in TOML, quote it: "09:00")'),
+    ],
+)  # fmt: skip
+def test_malformed_windows_in_a_rules_file_name_the_file_and_field(
+    run, engine, tmp_path, name, text, message
+):
+    rules = tmp_path / name
+    rules.write_text(text, encoding="utf-8")
+    result = run("campaign", "create", "x", "--year", "2018", "--size", "10",
+                 "--rules", str(rules))  # fmt: skip
+    assert result.exit_code == 2, result.output
+    error = one_line_error(result)
+    assert f"Invalid value for --rules: {rules}: {message}" in error
+    assert campaign_count(engine) == 0
+
+
+def test_window_days_in_a_rules_file_may_be_names(run, engine, tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text('windows = [{start = "09:00", end = "12:00", weekdays = ["mon", "周二"]}]')
+    result = run("campaign", "create", "x", "--year", "2018", "--size", "10",
+                 "--rules", str(rules))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert stored(engine, "x").rules["windows"] == [
+        {"start": "09:00", "end": "12:00", "weekdays": [0, 1]}
+    ]
 
 
 def test_the_rules_of_a_toml_file_are_stored_in_full(run, engine, tmp_path):

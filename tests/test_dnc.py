@@ -61,3 +61,51 @@ def test_cli_add_list_masked_and_full(cli) -> None:
     assert data[0]["number"] == "139****5671" and data[0]["reason"] == "本人要求"
     bad = cli("dnc", "add", "abc")
     assert bad.exit_code == 1 and "not a telephone number" in bad.output
+
+
+def test_import_a_gbk_file_from_excel(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "谢绝回访.csv"
+    path.write_text("号码,原因\n13912345671,本人要求不再回访\n0571-87654321,单位电话\n", "gbk")
+    assert dnc.import_file(engine, path, "tester") == (2, 0)
+    assert {e.reason for e in dnc.entries(engine)} == {"本人要求不再回访", "单位电话"}
+
+
+def test_a_bad_row_of_a_gbk_file_names_the_file_and_row(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "dnc.csv"
+    path.write_text("号码,原因\n13912345671,本人要求\n无号码,投诉\n", "gbk")
+    with pytest.raises(ImportFileError, match=r"dnc.csv, row 3: '无号码' is not a telephone"):
+        dnc.import_file(engine, path, "tester")
+    assert dnc.entries(engine) == []
+
+
+def test_cli_import_of_a_gbk_file(cli, engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "dnc.csv"
+    path.write_text("号码,原因\n13912345671,本人要求\n", "gbk")
+    result = cli("dnc", "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("1 added")
+    assert [e.reason for e in dnc.entries(engine)] == ["本人要求"]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\xff\xfe\x00\xd8", "not readable as utf-16"),  # a byte order mark, half a character
+        ("号码\n13912345671\n".encode("gbk") + b"\x80\xff\n", "cannot tell the encoding"),
+    ],
+    ids=["broken-utf-16", "neither-utf-8-nor-gbk"],
+)
+def test_cli_import_of_an_undecodable_file_is_a_clean_error(
+    cli, engine: Engine, tmp_path: Path, data: bytes, message: str
+) -> None:
+    path = tmp_path / "dnc.csv"
+    path.write_bytes(data)
+    result = cli("dnc", "import", str(path))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"Error: {path}: {message}" in result.output
+    assert dnc.entries(engine) == []
+
+
+def test_cli_import_of_a_missing_file_is_a_clean_error(cli, tmp_path: Path) -> None:
+    result = cli("dnc", "import", str(tmp_path / "nope.csv"))
+    assert result.exit_code == 1 and "nope.csv: file not found" in result.output

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import table_rows
+from dbsupport import table_rows
 from sqlalchemy.engine import Engine
 
+from callback import hotlines
 from callback.models import AuditEntry, Unit, table
 
 NOW = datetime(2018, 10, 8, 2, 0, tzinfo=UTC)  # Monday 8 October 2018, 10:00 in Hangzhou
@@ -114,6 +115,18 @@ def test_adding_is_audited_with_actor_and_after(run, engine):
     assert entry.entity_id == listed(run)[0]["id"]
     assert entry.before is None
     assert entry.after == {"unit": "区民政局", "e164": "+8657187654321", "active": True}
+
+
+def test_a_new_hotline_is_audited_with_sql_null_before_as_other_creations(units, engine, tmp_path):
+    # As agents and the do-not-call list write a creation: SQL NULL, not the JSON value null.
+    assert hotlines.add(engine, "区民政局", "0571-87654321", "tester", NOW)
+    path = write(tmp_path / "hotlines.csv", "区市场监管局,0571-87001234\n")
+    assert hotlines.import_file(engine, path, "tester", NOW) == (1, 0)
+    with engine.connect() as conn:
+        nulls = conn.execute(
+            sa.text("""SELECT "before" IS NULL FROM audit_log WHERE action = 'hotline.add'""")
+        ).scalars()
+        assert [bool(v) for v in nulls] == [True, True]
 
 
 # -- import ------------------------------------------------------------------------------------

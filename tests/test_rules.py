@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from callback import calendar
 from callback.errors import CallbackError, ConfigError
+from callback.queues import rules_from_json
 from callback.rules import (
     DEFAULT_RETRY_DELAYS,
     Appointment,
@@ -35,6 +37,7 @@ from callback.rules import (
     usable_numbers,
     validate_appointment,
     which_number,
+    windows_from_json,
 )
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -144,6 +147,101 @@ def test_window_must_end_after_it_starts() -> None:
 def test_window_weekdays_must_be_0_to_6() -> None:
     with pytest.raises(ConfigError, match="0-6"):
         Window(time(9), time(12), frozenset({7}))
+
+
+# -- windows from a rules file -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("windows", "message"),
+    [
+        ("09:00-12:00", 'rules.windows: expected a list of windows like [{"start": "09:00"'),
+        ({"start": "09:00", "end": "12:00"}, "rules.windows: expected a list of windows"),
+        (None, "rules.windows: expected a list of windows"),
+        ([], "rules.windows: empty; give at least one window"),
+        (["09:00-12:00"], "rules.windows[0]: expected an object like {\"start\": \"09:00\""),
+        ([{"start": "09:00", "end": "12:00"}, {"start": "14:00"}],
+         'rules.windows[1].end: missing; give the local time as "HH:MM"'),
+        ([{"end": "12:00"}], "rules.windows[0].start: missing"),
+        ([{"start": "12:00", "end": "09:00"}],
+         "rules.windows[0].end: 09:00 is not after start 12:00"),
+        ([{"start": "09:00", "end": "09:00"}], "rules.windows[0].end: 09:00 is not after start"),
+        ([{"start": 9, "end": "12:00"}],
+         'rules.windows[0].start: expected a local time written "HH:MM" (00:00-23:59), e.g. '
+         '"09:00", not 9'),
+        ([{"start": "9am", "end": "12:00"}], "rules.windows[0].start: expected a local time"),
+        ([{"start": "09:00", "end": "24:00"}], "rules.windows[0].end: expected a local time"),
+        ([{"start": "09:00+08:00", "end": "12:00"}], "rules.windows[0].start: expected a local"),
+        ([{"start": "09:00", "end": "12:00", "weekdays": ["mon", "Funday"]}],
+         "rules.windows[0].weekdays[1]: 'Funday' is not a day: expected 0-6 (Monday = 0) or a "
+         "day name (mon, monday, 周一)"),
+        ([{"start": "09:00", "end": "12:00", "weekdays": [7]}],
+         "rules.windows[0].weekdays[0]: 7 is not a day"),
+        ([{"start": "09:00", "end": "12:00", "weekdays": [True]}],
+         "rules.windows[0].weekdays[0]: True is not a day"),
+        ([{"start": "09:00", "end": "12:00", "weekdays": "mon"}],
+         "rules.windows[0].weekdays: expected a list of days"),
+        ([{"start": "09:00", "end": "12:00", "weekdays": 1}],
+         "rules.windows[0].weekdays: expected a list of days"),
+        ([{"start": "09:00", "end": "12:00", "weekdays": []}],
+         "rules.windows[0].weekdays: empty; leave it out for every day"),
+        # A misspelt key silently ignored would let calls go out on every day.
+        ([{"start": "09:00", "end": "12:00", "days": [0, 1]}],
+         "rules.windows[0]: unknown key(s) days: a window has start, end and (optionally) "
+         "weekdays"),
+    ],
+)  # fmt: skip
+def test_a_malformed_window_names_its_field_and_what_is_expected(
+    windows: object, message: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        windows_from_json(windows)
+    assert message in str(refused.value)
+    with pytest.raises(ConfigError) as also:  # the same through the campaign's rules JSON
+        rules_from_json({"windows": windows})
+    assert message in str(also.value)
+
+
+def test_window_days_may_be_numbers_or_names() -> None:
+    windows = windows_from_json(
+        [
+            {"start": "9:00", "end": "12:00", "weekdays": ["Mon", "tuesday", 2, "周四", "星期五"]},
+            {"start": "14:00", "end": "17:30:00"},
+        ]
+    )
+    assert windows == (
+        Window(time(9), time(12), frozenset({0, 1, 2, 3, 4})),
+        Window(time(14), time(17, 30)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: CallingRules(windows="09:00-12:00"), "windows: expected a sequence of Window"),
+        (lambda: CallingRules(windows=Window(time(9), time(12))), "expected a sequence of Window"),
+        (lambda: CallingRules(windows=("09:00-12:00",)),
+         "windows[0]: expected a Window(start, end), not '09:00-12:00'"),
+        (lambda: Window("09:00", time(12)),
+         "calling window start: expected a datetime.time, not '09:00'"),
+        (lambda: Window(time(9), None), "calling window end: expected a datetime.time, not None"),
+        (lambda: Window(time(9), time(12), "mon"),
+         "calling window weekdays: expected a set of 0-6, not 'mon'"),
+        (lambda: Window(time(9), time(12), [True]), "weekdays must be 0-6 (Monday=0)"),
+    ],
+)  # fmt: skip
+def test_malformed_windows_in_python_are_config_errors_not_type_errors(
+    make: Callable[[], object], message: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        make()
+    assert message in str(refused.value)
+
+
+def test_window_weekdays_may_be_any_iterable_and_are_frozen() -> None:
+    window = Window(time(9), time(12), [0, 1])  # type: ignore[arg-type]
+    assert window.weekdays == frozenset({0, 1})
+    assert hash(window) == hash(dataclasses.replace(window))
 
 
 def test_numbers_must_be_e164() -> None:

@@ -10,10 +10,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import anyio.from_thread
 import httpx
@@ -305,6 +307,102 @@ def test_the_worker_factory_builds_the_app_from_the_environment(
     with client_for(app) as c:
         assert c.get("/health").json()["status"] == "ok"
     app.state.services.engine.dispose()
+
+
+#: What ``serve`` hands its workers through the environment: restored after each test.
+WORKER_VARIABLES = (
+    "CALLBACK_DATABASE_URL", "CALLBACK_ACTOR", "CALLBACK_TIMEZONE", "CALLBACK_CONFIG",
+    "CALLBACK_WEB_PUBLIC_BASE_URL", "CALLBACK_WEB_DB_MODE", "CALLBACK_WEB_NOW",
+    "CALLBACK_WEB_NOW_SINCE",
+)  # fmt: skip
+
+
+@pytest.fixture
+def workers_of_serve(
+    serve_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., list[Starlette]]:
+    """Run ``callback [ROOT...] serve`` with uvicorn replaced by two workers' app factories."""
+    from callback.web.server import app_factory
+
+    for name in WORKER_VARIABLES:
+        monkeypatch.setenv(name, "")  # restored after the test, whatever serve sets
+        monkeypatch.delenv(name)
+
+    def invoke(*root: str, stale: dict[str, str] | None = None) -> list[Starlette]:
+        for name, value in (stale or {}).items():
+            monkeypatch.setenv(name, value)
+        apps: list[Starlette] = []
+
+        def run(*args: Any, **kwargs: Any) -> None:
+            # uvicorn calls the factory in each worker process, with serve's environment.
+            apps.extend(app_factory() for _ in range(kwargs["workers"]))
+
+        monkeypatch.setattr(uvicorn, "run", run)
+        result = serve_cli(*root, "serve", "--workers", "2")
+        assert result.exit_code == 0, result.output
+        return apps
+
+    return invoke
+
+
+def test_serve_hands_the_root_now_to_every_worker_as_callback_run_does(
+    workers_of_serve: Callable[..., list[Starlette]],
+) -> None:
+    apps = workers_of_serve("--now", "2026-06-10 10:00")
+    try:
+        rehearsal = datetime(2026, 6, 10, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+        readings = [app.state.services.clock() for app in apps]
+        for app, at in zip(apps, readings, strict=True):
+            # The clock starts at --now and runs on at the wall clock's pace, as `callback run`.
+            assert rehearsal <= at < rehearsal + timedelta(seconds=30)
+            services = app.state.services
+            assert services.handler.clock is services.clock  # calls are recorded at that time
+            assert services.sessions.clock is services.clock
+        assert abs(readings[1] - readings[0]) < timedelta(seconds=1)  # one clock for all
+    finally:
+        for app in apps:
+            app.state.services.engine.dispose()
+
+
+def test_serve_without_now_keeps_real_time_even_with_a_stale_rehearsal_in_the_environment(
+    workers_of_serve: Callable[..., list[Starlette]],
+) -> None:
+    stale = {
+        "CALLBACK_WEB_NOW": "2026-06-10T10:00:00+08:00",
+        "CALLBACK_WEB_NOW_SINCE": "2026-06-10T02:00:00+00:00",
+    }
+    apps = workers_of_serve(stale=stale)
+    try:
+        for app in apps:
+            assert abs(app.state.services.clock() - datetime.now(UTC)) < timedelta(seconds=30)
+        assert "CALLBACK_WEB_NOW" not in os.environ
+    finally:
+        for app in apps:
+            app.state.services.engine.dispose()
+
+
+def test_the_worker_clock_runs_from_now_at_the_wall_clocks_pace() -> None:
+    from callback.web.server import worker_clock, worker_environment
+
+    since = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    now = datetime(2026, 6, 10, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    env = worker_environment(Settings(), WebSettings(), None, None, now, since)
+    assert (env["CALLBACK_WEB_NOW"], env["CALLBACK_WEB_NOW_SINCE"]) == (
+        "2026-06-10T10:00:00+08:00", "2026-12-01T00:00:00+00:00",
+    )  # fmt: skip
+    wall = since + timedelta(minutes=5, seconds=3)
+    assert worker_clock(env, lambda: wall)() == datetime(2026, 6, 10, 2, 5, 3, tzinfo=UTC)
+    assert "CALLBACK_WEB_NOW" not in worker_environment(Settings(), WebSettings(), None, None)
+    assert worker_clock({}, lambda: wall)() == wall
+
+
+def test_a_malformed_worker_clock_is_a_config_error_naming_the_variables() -> None:
+    from callback.web.server import worker_clock
+
+    with pytest.raises(ConfigError, match="CALLBACK_WEB_NOW='tomorrow' and CALLBACK_WEB_NOW_SINCE"):
+        worker_clock({"CALLBACK_WEB_NOW": "tomorrow"})
+    with pytest.raises(ConfigError, match="expected two ISO 8601 times with a UTC offset"):
+        worker_clock({"CALLBACK_WEB_NOW": "2026-06-10T10:00", "CALLBACK_WEB_NOW_SINCE": "x"})
 
 
 def test_the_server_answers_over_http(settings: Settings, engine: Engine) -> None:

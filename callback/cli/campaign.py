@@ -15,7 +15,8 @@ from callback import campaigns
 from callback.claims import forget_campaigns
 from callback.cli.context import AppContext, pass_app
 from callback.cli.output import echo_json, table
-from callback.queues import refresh
+from callback.errors import ConfigError
+from callback.queues import refresh, rules_from_json
 from callback.sampling import (
     ALLOCATIONS,
     STRATUM_VARIABLES,
@@ -39,6 +40,16 @@ def _read_file(path: str, what: str) -> dict[str, Any]:
         raise click.BadParameter(f"{path}: not valid {what}: {exc}") from None
     if not isinstance(data, dict):
         raise click.BadParameter(f"{path}: {what} must be an object (a table)")
+    return data
+
+
+def _read_rules(path: str) -> dict[str, Any]:
+    """A calling rules file, checked here so that a bad one is a usage error naming it."""
+    data = _read_file(path, "calling rules")
+    try:
+        rules_from_json(data)  # the deadline is checked with the campaign
+    except ConfigError as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--rules") from None
     return data
 
 
@@ -182,7 +193,7 @@ def create(
                 confidence=confidence,
                 exclusions=Exclusions(contact_gap_days, one_per_phone),
             )  # fmt: skip
-    rules = _read_file(rules_file, "calling rules") if rules_file else None
+    rules = _read_rules(rules_file) if rules_file else None
     default_script = "hotline-check" if isinstance(design, HotlineDesign) else "service-callback"
     campaign_id = campaigns.create_campaign(
         app.database(), name, design,

@@ -80,11 +80,14 @@ def serve(
         access_log=access_log,
         db_mode=db_mode,
     )
+    # A rehearsal (root --now): the workers' clock starts there, as `callback run`'s does.
+    now = app.now() if app.fixed_now is not None else None
+    rehearsal = f", their clock starting at {now:%Y-%m-%d %H:%M %Z}" if now else ""
     click.echo(
-        f"Serving on http://{options.host}:{options.port} with {options.workers} worker(s); "
-        "Ctrl-C stops.",
+        f"Serving on http://{options.host}:{options.port} with {options.workers} worker(s)"
+        f"{rehearsal}; Ctrl-C stops.",
         err=True,
     )
     # The workers read the same file: the root group's --config, if one was given.
     config_file = click.get_current_context().find_root().params.get("config_file")
-    run(settings, web, options, config_file=config_file)
+    run(settings, web, options, config_file=config_file, now=now)
