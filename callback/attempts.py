@@ -10,6 +10,7 @@ dialled again. Locking order as in callback.claims: the item row first, then the
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -68,6 +69,7 @@ from callback.rules import (
     validate_appointment,
 )
 
+log = logging.getLogger(__name__)
 q = items_t.c
 
 
@@ -225,7 +227,9 @@ def attempt_placed(
     """Record that the dialer placed the call (the retry clock starts now); False if repeated.
 
     Only a pending attempt becomes placed, so a retried provider callback, or one arriving
-    after the outcome, changes nothing.
+    after the outcome, changes nothing. A provider may report the end of a call before its
+    dialer returns from placing it: that attempt stays ended with its outcome, and only gains
+    the call id and placing time it lacks (still False: it was not placed now).
     """
     with immediate(engine) as conn:
         done = conn.execute(
@@ -233,7 +237,47 @@ def attempt_placed(
             .where(attempts_t.c.id == attempt_id, attempts_t.c.state == AttemptState.PENDING)
             .values(state=AttemptState.PLACED, placed_at=now, provider_call_id=provider_call_id)
         )
-        return done.rowcount > 0
+        if done.rowcount > 0:
+            return True
+        _complete_placement(conn, attempt_id, provider_call_id or None, now)
+        return False
+
+
+def _complete_placement(
+    conn: Connection, attempt_id: int, provider_call_id: str | None, now: datetime
+) -> None:
+    """Give an attempt that ended before its placement was recorded what the placement knew."""
+    row = conn.execute(
+        sa.select(
+            attempts_t.c.state,
+            attempts_t.c.outcome,
+            attempts_t.c.provider_call_id,
+            attempts_t.c.placed_at,
+            attempts_t.c.ended_at,
+        )
+        .where(attempts_t.c.id == attempt_id)
+        .with_for_update()
+    ).first()
+    # A not-placed attempt is one no telephone rang for; it keeps saying so.
+    if row is None or row.state != AttemptState.ENDED or row.outcome == NOT_PLACED:
+        return
+    if provider_call_id is not None and row.provider_call_id not in (None, provider_call_id):
+        # Two calls claiming one attempt: keep the first for the audit trail, and say so.
+        log.warning(
+            "attempt %s ended as call %s; its placement as call %s was not recorded",
+            attempt_id,
+            row.provider_call_id,
+            provider_call_id,
+        )
+        return
+    values: dict[str, Any] = {}
+    if row.provider_call_id is None and provider_call_id is not None:
+        values["provider_call_id"] = provider_call_id
+    if row.placed_at is None:
+        # Placed before it ended, whenever the dialer got round to saying so.
+        values["placed_at"] = min(now, row.ended_at) if row.ended_at is not None else now
+    if values:
+        conn.execute(attempts_t.update().where(attempts_t.c.id == attempt_id).values(**values))
 
 
 def attempt_not_placed(
@@ -289,6 +333,7 @@ def finish_attempt(
     appointment: Appointment | None = None,
     *,
     progress: Progress = Progress.NONE,
+    provider_call_id: str | None = None,
 ) -> AttemptResult:
     """Record an attempt's outcome, update its item, and release the claim.
 
@@ -299,6 +344,10 @@ def finish_attempt(
     ``final_disposition``. Otherwise it is rescheduled by the rules, with ``appointment`` if
     given (checked by ``validate_appointment``; a bad one raises and records nothing). A
     second call for the same attempt changes nothing and says so (``changed`` False).
+
+    ``provider_call_id`` is the call the outcome came from: an attempt without one (its
+    outcome came before its placement was recorded) keeps it, ended or not; one stored
+    already is never replaced.
     """
     outcome = _outcome(outcome)
     code = Disposition(final) if final is not None else attempt_disposition(outcome, progress)
@@ -314,6 +363,8 @@ def finish_attempt(
         item = conn.execute(_LOCK_ITEM_OF_ATTEMPT, {"attempt_id": attempt_id}).first()
         if item is None:
             raise UnknownAttempt(f"no attempt with id {attempt_id}")
+        if provider_call_id:
+            conn.execute(_KEEP_CALL_ID, {"attempt_id": attempt_id, "call_id": provider_call_id})
         if detail is not None:
             ended = conn.execute(_END_WITH_DETAIL, {**values, "detail": dict(detail)}).first()
         else:
@@ -361,6 +412,12 @@ _END = (
     .returning(attempts_t.c.id, attempts_t.c.worker, attempts_t.c.placed_at)
 )
 _END_WITH_DETAIL = _END.values(detail=sa.bindparam("detail"))
+# Fills a missing call id only: replacing one would point the audit trail at another call.
+_KEEP_CALL_ID = (
+    attempts_t.update()
+    .where(attempts_t.c.id == sa.bindparam("attempt_id"), attempts_t.c.provider_call_id.is_(None))
+    .values(provider_call_id=sa.bindparam("call_id"))
+)
 
 
 def _settle(
