@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from callback.attempts import UnknownAttempt, finish_attempt
 from callback.db import immediate
 from callback.dialing import CallEvent, Conversation, EventKind, Turn
+from callback.hotline_checks import HANG_UP, MachineChecks
 from callback.models import AttemptState, CallAttempt, table, utcnow
 from callback.sessions import (
     close_session,
@@ -48,6 +49,8 @@ class CallHandler(Conversation):
         self.engine = engine
         self.actor = actor
         self.clock = clock
+        #: Hotline checks placed by an automated dialer are observed, never surveyed by voice.
+        self.checks = MachineChecks(engine, actor)
 
     # -- the event sink ------------------------------------------------------------------
 
@@ -57,6 +60,8 @@ class CallHandler(Conversation):
     def on_event(self, event: CallEvent) -> None:
         """Apply one event; repeated and late events change nothing."""
         try:
+            if self.checks.on_event(event):
+                return
             if event.kind is EventKind.ANSWERED:
                 self._answered(event)
             elif event.kind in _ENDING:
@@ -82,7 +87,8 @@ class CallHandler(Conversation):
 
     def _end(self, event: CallEvent, outcome: EventKind) -> None:
         detail = {"event": str(event.kind), **dict(event.detail)}
-        finish_attempt(self.engine, event.attempt_id, outcome, event.at, detail)
+        finish_attempt(self.engine, event.attempt_id, outcome, event.at, detail,
+                       provider_call_id=event.provider_call_id or None)  # fmt: skip
 
     def _completed(self, event: CallEvent) -> None:
         session = load_session(self.engine, event.attempt_id)
@@ -95,11 +101,14 @@ class CallHandler(Conversation):
         finish_attempt(
             self.engine, event.attempt_id, outcome.outcome, event.at, detail,
             final=outcome.final, progress=outcome.progress,
+            provider_call_id=event.provider_call_id or None,
         )  # fmt: skip
 
     # -- the conversation ------------------------------------------------------------------
 
     def begin(self, attempt_id: int) -> Turn:
+        if (check := self.checks.turn(attempt_id)) is not None:
+            return check
         if not self._live(attempt_id):
             return GOODBYE
         session = open_session(self.engine, attempt_id, "ivr", self.clock())
@@ -108,6 +117,8 @@ class CallHandler(Conversation):
         return to_turn(current_prompt(session, "ivr"))
 
     def reply(self, attempt_id: int, digits: str, speech: str | None = None) -> Turn:
+        if self.checks.handles(attempt_id):
+            return HANG_UP  # detection has had its time: the call's end concludes the check
         session = load_session(self.engine, attempt_id) if self._live(attempt_id) else None
         if session is None or session.done:
             return GOODBYE

@@ -85,11 +85,15 @@ class Scope:
 
     ``units``: the units an agent works for (agent_units). ``campaigns``: campaign ids.
     ``dialers``: dialer names (the automated dispatcher claims only its dialers' campaigns).
+    ``handed``: items handed to a person (``QueueItem.handed_to``). False leaves them out,
+    so a dialer never takes a tester's work back; True (an agent's claim) takes them from
+    every campaign in scope whatever its dialer, besides the items ``dialers`` allows.
     """
 
     units: frozenset[int] | None = None
     campaigns: frozenset[int] | None = None
     dialers: frozenset[str] | None = None
+    handed: bool = False
 
     def __post_init__(self) -> None:
         for name in ("units", "campaigns", "dialers"):
@@ -116,6 +120,7 @@ def agent_scope(engine: Engine, login: str, campaigns: Iterable[int] | None = No
         return Scope(
             units=frozenset(units),
             campaigns=None if campaigns is None else frozenset(campaigns),
+            handed=True,
         )
 
 
@@ -143,6 +148,9 @@ class _Callable:
     id: int
     rules: CallingRules
     slot: int | None
+    #: Only its items handed to a person are in scope (an agent's claim on a campaign of a
+    #: dialer outside ``Scope.dialers``).
+    handed_only: bool = False
 
 
 _CAMPAIGNS = sa.select(
@@ -180,11 +188,12 @@ def _callable_campaigns(conn: Connection, scope: Scope, now: datetime) -> list[_
     for row in _sampled_campaigns(conn):
         if scope.campaigns is not None and row.id not in scope.campaigns:
             continue
-        if scope.dialers is not None and row.dialer not in scope.dialers:
+        handed_only = scope.dialers is not None and row.dialer not in scope.dialers
+        if handed_only and not scope.handed:
             continue
         rules = campaign_rules(row.rules, row.deadline)
         if is_callable(rules, now):
-            out.append(_Callable(row.id, rules, slot_index(rules, now)))
+            out.append(_Callable(row.id, rules, slot_index(rules, now), handed_only))
     return out
 
 
@@ -220,8 +229,14 @@ _CLAIMED = (
 )  # fmt: skip
 
 
+# Which items of the campaigns in scope a claim may take, by hand-off (QueueItem.handed_to):
+# "dialer" only those not handed to a person, "any" all, "mixed" all of ``campaign_ids`` and
+# the handed ones of ``handed_ids``.
+_Handed = str
+
+
 @functools.lru_cache(maxsize=64)
-def _claim_statement(spec: _SlotSpec, units: bool) -> sa.Update:
+def _claim_statement(spec: _SlotSpec, units: bool, handed: _Handed = "dialer") -> sa.Update:
     """The claim as one statement: three candidates, the best of them taken.
 
     Each candidate is the first row of a query that can walk an index in claim order: items
@@ -236,14 +251,32 @@ def _claim_statement(spec: _SlotSpec, units: bool) -> sa.Update:
     worker = sa.bindparam("worker", type_=sa.String())
     now = sa.bindparam("now", type_=UTCDateTime())
     appt_due = sa.and_(c.appointment_at.is_not(None), c.appointment_at <= now)
+    # "+ 0": without statistics SQLite would pick the (campaign_id, case_id) index, the
+    # one that can neither skip the finished rows nor give the claim order.
+    in_campaigns = (c.campaign_id + sa.literal_column("0")).in_(
+        sa.bindparam("campaign_ids", expanding=True)
+    )
+    if handed == "dialer":
+        # A hand-off is for good: the machine never takes a person's work back.
+        in_scope = sa.and_(in_campaigns, c.handed_to.is_(None))
+    elif handed == "mixed":
+        in_scope = sa.or_(
+            in_campaigns,
+            sa.and_(
+                (c.campaign_id + sa.literal_column("0")).in_(
+                    sa.bindparam("handed_ids", expanding=True)
+                ),
+                c.handed_to.is_not(None),
+            ),
+        )
+    else:
+        in_scope = in_campaigns
     common: list[ColumnElement[bool]] = [
         # Constants are spelt out, not bound: a prepared statement's generic plan can then use
         # the partial indexes (their WHERE says state = 'open'), and is not planned again.
         c.state == sa.literal_column(f"'{QueueState.OPEN.value}'"),
         c.due_at <= now,
-        # "+ 0": without statistics SQLite would pick the (campaign_id, case_id) index, the
-        # one that can neither skip the finished rows nor give the claim order.
-        (c.campaign_id + sa.literal_column("0")).in_(sa.bindparam("campaign_ids", expanding=True)),
+        in_scope,
         # An appointment booked with another agent is theirs until the reserve runs out.
         sa.or_(
             c.appointment_agent.is_(None),
@@ -332,16 +365,21 @@ def claim_next(
         campaigns = _callable_campaigns(conn, scope, now)
         if not campaigns:
             return None
+        own = [c.id for c in campaigns if not c.handed_only]
+        handed_ids = [c.id for c in campaigns if c.handed_only]
         params: dict[str, Any] = {
             "now": now,
             "worker": worker,
             "expiry": now - lease,
             "reserve_cut": now - reserve,
-            "campaign_ids": [c.id for c in campaigns],
+            "campaign_ids": own,
         }
         if scope.units is not None:
             params["unit_ids"] = sorted(scope.units)
-        statement = _claim_statement(_slot_spec(campaigns), scope.units is not None)
+        handed = "any" if scope.handed else "dialer"
+        if handed_ids:
+            handed, params["handed_ids"] = "mixed", handed_ids
+        statement = _claim_statement(_slot_spec(campaigns), scope.units is not None, handed)
         row = conn.execute(statement, params).first()
         if row is None:
             return None

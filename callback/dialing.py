@@ -33,6 +33,9 @@ class EventKind(enum.StrEnum):
     COMPLETED = "completed"  # the call ended after being answered
 
 
+#: Dialers a person drives (the agent dials by hand); every other dialer is automated.
+PERSON_DIALERS = frozenset({"manual"})
+
 #: Events after which nothing more will be heard of a call.
 FINAL_EVENTS = frozenset(
     {EventKind.BUSY, EventKind.NO_ANSWER, EventKind.WRONG_NUMBER, EventKind.FAILED,
@@ -69,6 +72,16 @@ class CallEvent:
     at: datetime  # timezone-aware
     #: The provider's own words: SIP status code, Twilio CallStatus and AnsweredBy, ...
     detail: Mapping[str, Any] = field(default_factory=dict)
+    #: For ``answered``, the dialer's answering-machine detection in the core's words:
+    #: ``ANSWERED_BY_PERSON``, or ``ANSWERED_BY_UNKNOWN`` when detection ran and could not
+    #: tell; None when the dialer has no verdict (no detection, or not yet). A machine is
+    #: reported as its own kind, ``machine``.
+    answered_by: str | None = None
+
+
+#: Values of ``CallEvent.answered_by``.
+ANSWERED_BY_PERSON = "person"
+ANSWERED_BY_UNKNOWN = "unknown"
 
 
 EventSink = Callable[[CallEvent], None]

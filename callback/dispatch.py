@@ -38,6 +38,7 @@ from callback.config import Settings
 from callback.db import immediate
 from callback.dialing import (
     FINAL_EVENTS,
+    PERSON_DIALERS,
     CallRequest,
     Dialer,
     DialRejected,
@@ -59,9 +60,6 @@ from callback.models import (
 log = logging.getLogger(__name__)
 attempts_t, campaigns_t = table(CallAttempt), table(Campaign)
 contacts_t, pacing_t = table(Contact), table(DialerPacing)
-
-#: Dialers a person drives; the dispatcher leaves their campaigns to the workstation.
-PERSON_DIALERS = frozenset({"manual"})
 
 
 @dataclass
@@ -134,10 +132,20 @@ class Dispatcher:
     def _build(self, name: str) -> Dialer:
         cls = plugins.get_dialer(name)
         section = self.settings.section(f"dialers.{name}")
-        if cls.interactive and "conversation" in inspect.signature(cls).parameters:
-            dialer: Dialer = cls(section, self.handler, conversation=self.handler)
-        else:
-            dialer = cls(section, self.handler)
+        # Offer only what the constructor names: a third party's dialer written against the
+        # two-argument contract must keep working, and one that takes a clock must get ours,
+        # or under ``--now`` it would stamp its events with the wall clock.
+        accepts = {
+            p.name
+            for p in inspect.signature(cls).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
+        extra: dict[str, Any] = {}
+        if cls.interactive and "conversation" in accepts:
+            extra["conversation"] = self.handler
+        if "clock" in accepts:
+            extra["clock"] = self.clock
+        dialer: Dialer = cls(section, self.handler, **extra)
         return dialer
 
     # -- the tick ------------------------------------------------------------------------

@@ -261,6 +261,12 @@ class QueueState(enum.StrEnum):
     FINISHED = "finished"  # has a final disposition
 
 
+class HandOff(enum.StrEnum):
+    """Who works a queue item next when it is not its campaign's own dialer."""
+
+    AGENT = "agent"  # a person at the workstation (a tester, for a hotline check)
+
+
 class AttemptState(enum.StrEnum):
     PENDING = "pending"  # written before the dial: the dialer has not confirmed it yet
     PLACED = "placed"  # the dialer accepted it and gave a call id
@@ -398,6 +404,13 @@ class QueueItem(Base):
     held_at: Mapped[datetime | None]
     final_disposition: Mapped[str | None] = mapped_column(sa.String(8))
     finished_at: Mapped[datetime | None]
+    #: Who works it next, if not the campaign's own dialer (HandOff; None: the campaign's
+    #: dialer). An automated hotline check answered by a person goes to a tester: the
+    #: dispatcher never claims it again (callback.hotline_checks, callback.claims.Scope).
+    #: No CHECK constraint: adding one would rebuild queue_items on SQLite, and with it the
+    #: claim's partial indexes of migration 0005; callback.hotline_checks writes HandOff only.
+    handed_to: Mapped[str | None] = mapped_column(sa.String(16))
+    handed_at: Mapped[datetime | None]
 
 
 class CallAttempt(Base):

@@ -47,6 +47,7 @@ from callback.rules import (
     Window,
     decide,
     is_callable,
+    windows_from_json,
 )
 
 items_t, attempts_t, campaigns_t = table(QueueItem), table(CallAttempt), table(Campaign)
@@ -140,14 +141,7 @@ def rules_from_json(data: Mapping[str, Any], deadline: datetime | None = None) -
         if "timezone" in data:
             kwargs["timezone"] = str(data["timezone"])
         if "windows" in data:
-            kwargs["windows"] = tuple(
-                Window(
-                    _time(w["start"]),
-                    _time(w["end"]),
-                    frozenset(int(d) for d in w.get("weekdays", range(7))),
-                )
-                for w in data["windows"]
-            )
+            kwargs["windows"] = windows_from_json(data["windows"])
         if "slots" in data:
             kwargs["slots"] = tuple(
                 Slot(str(s["name"]), _time(s["start"]), _time(s["end"])) for s in data["slots"]
@@ -438,6 +432,9 @@ class QueueStatus:
     waiting: dict[str, int] = field(default_factory=dict)
     #: Finished items by final AAPOR disposition code.
     dispositions: dict[str, int] = field(default_factory=dict)
+    #: Open items an automated dialer handed to a person (a tester), whatever they wait for;
+    #: they are counted in their bucket above too.
+    handed: int = 0
 
     @property
     def open(self) -> int:
@@ -479,6 +476,10 @@ def queue_status(
             bucket,
             q.final_disposition,
             sa.func.count(),
+            # Open items handed to a person, in the same pass.
+            sa.func.sum(
+                sa.case((sa.and_(q.handed_to.is_not(None), q.state == QueueState.OPEN), 1), else_=0)
+            ),
         )
         .select_from(items_t.join(campaigns_t).join(units_t, units_t.c.id == q.unit_id))
         .group_by(campaigns_t.c.id, campaigns_t.c.name, units_t.c.name, bucket, q.final_disposition)
@@ -500,11 +501,12 @@ def queue_status(
         for c in campaign_rows
     }
     out: dict[tuple[str, str], QueueStatus] = {}
-    for campaign_id, campaign_name, unit_name, what, code, n in rows:
+    for campaign_id, campaign_name, unit_name, what, code, n, handed in rows:
         key = (campaign_name, unit_name)
         if key not in out:
             out[key] = QueueStatus(campaign_name, unit_name, calling[campaign_id])
         status = out[key]
+        status.handed += int(handed or 0)
         if what == "finished":
             status.finished += n
             status.dispositions[code or "none"] = status.dispositions.get(code or "none", 0) + n

@@ -106,6 +106,8 @@ def _next_due(engine: Engine, campaign_id: int, now: datetime) -> datetime | Non
                 items_t.c.campaign_id == campaign_id,
                 items_t.c.state == QueueState.OPEN,
                 items_t.c.due_at.is_not(None),
+                # A check handed to a tester is a person's work, not the simulated dialer's.
+                items_t.c.handed_to.is_(None),
             )
         ).scalar()
 

@@ -17,11 +17,13 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from callback import plugins
 from callback.attempts import attempt_placed, begin_attempt, finish_attempt, next_number
 from callback.claims import Claim, ClaimError, Scope, claim_next, release
 from callback.dialing import EventKind
 from callback.dispositions import AgentOutcome, Disposition
-from callback.models import Campaign, Case, Contact, QueueItem, Unit, table
+from callback.hotline_checks import observed_answers
+from callback.models import Campaign, Case, Contact, Hotline, QueueItem, Unit, table
 from callback.phones import mask
 from callback.queues import campaign_rules
 from callback.rules import Appointment, AppointmentError, validate_appointment
@@ -35,7 +37,7 @@ from callback.sessions import (
 from callback.surveys import Kind
 
 cases_t, units_t, items_t = table(Case), table(Unit), table(QueueItem)
-campaigns_t, contacts_t = table(Campaign), table(Contact)
+campaigns_t, contacts_t, hotlines_t = table(Campaign), table(Contact), table(Hotline)
 
 
 class Terminal(Protocol):
@@ -72,6 +74,30 @@ class CaseCard:
         ]
         if self.appointment:
             rows.append(f"预约回访 {self.appointment}")
+        return rows
+
+
+@dataclass(frozen=True)
+class HotlineCard:
+    """What a tester sees before a hotline spot check: the number (public) and what the
+    machine already observed on its call, when the check was handed over by a dialer."""
+
+    campaign: str
+    unit: str
+    label: str | None
+    number: str
+    attempts: int
+    observed: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        rows = [
+            f"咨询电话抽查 {self.campaign} · {self.unit}",
+            f"咨询电话 {_spaced(self.number)}" + (f"（{self.label}）" if self.label else "")
+            + f" · 已拨 {self.attempts} 次",
+        ]  # fmt: skip
+        if self.observed:
+            rows.append("自动拨测已记录：" + "；".join(self.observed))
+            rows.append("请拨打该电话进行咨询，并记录是否当场答复。")
         return rows
 
 
@@ -280,7 +306,9 @@ class Workstation:
             release(self.engine, self.claim.item_id, self.login)
             self.term.say("已释放正在处理的回访对象。")
 
-    def card(self, claim: Claim, number: str) -> CaseCard:
+    def card(self, claim: Claim, number: str) -> CaseCard | HotlineCard:
+        if claim.case_id is None:
+            return self._hotline_card(claim, number)
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(
@@ -302,6 +330,22 @@ class Workstation:
             f"{row.handled_at.astimezone(self.zone):%Y-%m-%d}", row.applicant_name or "",
             row.contact_name, number, claim.attempts, appointment,
         )  # fmt: skip
+
+    def _hotline_card(self, claim: Claim, number: str) -> HotlineCard:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(
+                    campaigns_t.c.name.label("campaign"), campaigns_t.c.script,
+                    units_t.c.name.label("unit"), hotlines_t.c.label,
+                )
+                .select_from(items_t)
+                .join(campaigns_t, campaigns_t.c.id == items_t.c.campaign_id)
+                .join(units_t, units_t.c.id == items_t.c.unit_id)
+                .outerjoin(hotlines_t, hotlines_t.c.id == items_t.c.hotline_id)
+                .where(items_t.c.id == claim.item_id)
+            ).one()  # fmt: skip
+        observed = observed_answers(self.engine, claim.item_id, plugins.get_script(row.script))
+        return HotlineCard(row.campaign, row.unit, row.label, number, claim.attempts, observed)
 
 
 def _spaced(e164: str) -> str:

@@ -194,6 +194,73 @@ def test_manual_campaigns_are_left_to_agents(engine: Engine) -> None:
     assert Dispatcher(engine, Settings(), "d", lambda: NOW).lines == []
 
 
+class ClockedDialer(RecordingDialer):
+    """A dialer whose constructor takes the clock (and a conversation) by keyword, as SIP's does."""
+
+    interactive = True
+
+    def __init__(self, settings, events, conversation=None, *, clock=None):  # type: ignore[no-untyped-def]
+        super().__init__(settings, events, clock)
+        self.conversation = conversation
+
+
+class TwoArgumentDialer(RecordingDialer):
+    """A dialer written against the bare contract: settings and the event sink, nothing more."""
+
+    def __init__(self, settings, events):  # type: ignore[no-untyped-def]
+        super().__init__(settings, events, FakeClock(NOW))
+
+
+def test_built_dialers_are_given_the_dispatchers_clock(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    automated(engine, cases=1)
+    monkeypatch.setattr("callback.plugins.get_dialer", lambda name: ClockedDialer)
+    clock = FakeClock(NOW)
+    d = Dispatcher(engine, Settings(), "dispatcher:test", clock, sleep=clock.sleep)
+    (line,) = d.lines
+    assert isinstance(line.dialer, ClockedDialer)
+    assert line.dialer.clock is clock
+    assert line.dialer.conversation is d.handler
+    assert line.dialer.events is d.handler
+
+
+def test_built_dialers_get_only_the_arguments_they_accept(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    automated(engine, cases=1)
+    monkeypatch.setattr("callback.plugins.get_dialer", lambda name: TwoArgumentDialer)
+    d = Dispatcher(engine, Settings(), "dispatcher:test", FakeClock(NOW))
+    (line,) = d.lines
+    assert isinstance(line.dialer, TwoArgumentDialer)
+    assert line.dialer.events is d.handler
+
+
+class HastyDialer(RecordingDialer):
+    """A provider whose final callback comes in before ``start`` has returned the call id."""
+
+    def start(self, call: CallRequest) -> str:
+        sid = super().start(call)
+        self.clock.at += timedelta(seconds=2)
+        self.events(CallEvent(call.attempt_id, sid, EventKind.BUSY, self.clock()))
+        self.clock.at += timedelta(seconds=1)
+        return sid
+
+
+def test_an_outcome_reported_while_dialling_keeps_its_call_id(engine: Engine) -> None:
+    automated(engine, cases=1)
+    clock = FakeClock(NOW)
+    fake = HastyDialer({}, lambda event: None, clock)  # type: ignore[arg-type]
+    d = Dispatcher(engine, Settings(), "dispatcher:test", clock, dialers={"recording": fake},
+                   sleep=clock.sleep)  # fmt: skip
+    fake.events = d.handler
+    d.tick()
+    (attempt,) = rows(engine, CallAttempt)
+    assert (attempt.state, attempt.outcome) == ("ended", "busy")
+    assert attempt.provider_call_id == f"rec-{attempt.id}"
+    assert attempt.created_at <= attempt.placed_at <= attempt.ended_at
+
+
 # -- the real process: callback run, SIGKILL and restart, two dispatchers ----------------------
 
 

@@ -941,9 +941,11 @@ def test_queue_status_command_prints_a_table_and_json(cli, engine: Engine) -> No
     lines = result.output.splitlines()
     assert lines[0].split() == [
         "campaign", "unit", "calling", "due", "held", "retry", "appointment", "other",
-        "finished",
+        "finished", "tester",
     ]  # fmt: skip
-    assert lines[2].split() == ["2026-W24", "西湖区市场监管局", "yes", "1", "0", "0", "0", "0", "1"]
+    assert lines[2].split() == [
+        "2026-W24", "西湖区市场监管局", "yes", "1", "0", "0", "0", "0", "1", "0",
+    ]  # fmt: skip
     assert "完成访问" in result.output
     # The CJK unit name counts double, so the columns line up on a terminal.
     head, row = lines[0], lines[2]
@@ -952,6 +954,26 @@ def test_queue_status_command_prints_a_table_and_json(cli, engine: Engine) -> No
     data = json.loads(as_json.output)
     assert data[0]["calling"] is False and data[0]["due"] == 1 and data[0]["open"] == 1
     assert data[0]["dispositions"] == {"1.1": 1}
+
+
+@pytest.mark.usefixtures("queue_command")
+def test_queue_status_command_counts_as_of_the_root_now(cli, engine: Engine) -> None:
+    campaign = add_campaign(engine, name="2026-W24")
+    add_item(engine, campaign, add_unit(engine, "西湖区市场监管局"))
+    refresh(engine, campaign, NOW)  # due at NOW, Wednesday 10:00
+
+    def status(now: str) -> dict[str, Any]:
+        result = cli("--now", now, "queue", "status", "--json")
+        assert result.exit_code == 0, result.output
+        [row] = json.loads(result.output)
+        return row
+
+    early = status("2026-06-10 09:30")
+    assert (early["calling"], early["due"]) == (True, 0)
+    on_time = status("2026-06-10 10:00")
+    assert (on_time["calling"], on_time["due"]) == (True, 1)
+    evening = status("2026-06-10 21:00")
+    assert (evening["calling"], evening["due"]) == (False, 1)
 
 
 @pytest.mark.usefixtures("queue_command")

@@ -29,6 +29,7 @@ from callback_twilio.testing import (  # noqa: E402
     DEFAULT_AUTH_TOKEN,
     DEFAULT_FROM,
     DEFAULT_PUBLIC_BASE_URL,
+    FakeTwilioAPI,
     TwilioPhone,
     TwimlPage,
     WebhookRequest,
@@ -36,9 +37,11 @@ from callback_twilio.testing import (  # noqa: E402
     sign,
     walk_survey,
 )
-from test_calls import NOW, dial, rows, world  # noqa: E402
+from test_calls import NOW, A, dial, rows, world  # noqa: E402
 from test_web import AppClient, client_for, served  # noqa: E402
 
+from callback.attempts import attempt_placed, begin_attempt  # noqa: E402
+from callback.claims import Scope, claim_next  # noqa: E402
 from callback.config import Settings  # noqa: E402
 from callback.models import CallAttempt, QueueItem, Response, SurveySession  # noqa: E402
 from callback.web import create_app  # noqa: E402
@@ -50,7 +53,10 @@ SIGNATURE = "X-Twilio-Signature"
 
 
 def twilio_settings(
-    database_url: str, public_base_url: str = DEFAULT_PUBLIC_BASE_URL, web: Any = None
+    database_url: str,
+    public_base_url: str = DEFAULT_PUBLIC_BASE_URL,
+    web: Any = None,
+    api_base_url: str | None = None,
 ) -> Settings:
     """Settings with [dialers.twilio] for the plugin's test account, and ``web`` as [web]."""
     dialer = {
@@ -59,6 +65,8 @@ def twilio_settings(
         "from_number": DEFAULT_FROM,
         "public_base_url": public_base_url,
     }
+    if api_base_url is not None:
+        dialer["api_base_url"] = api_base_url
     return Settings(
         database_url=database_url, actor="tester",
         sections={"dialers": {"twilio": dialer}, "web": web or {}},
@@ -99,13 +107,19 @@ def in_process(client: AppClient) -> Twilio:
     return Twilio(deliver)
 
 
+@pytest.fixture
+def fake_api() -> Iterator[FakeTwilioAPI]:
+    """Twilio's REST API, where the app's dialer sends what it asks of calls (hang-ups)."""
+    with FakeTwilioAPI() as api:
+        yield api
+
+
 @pytest.fixture(params=["inline", "threads"])
 def app_client(
-    request: pytest.FixtureRequest, database_url: str, engine: Engine
+    request: pytest.FixtureRequest, database_url: str, engine: Engine, fake_api: FakeTwilioAPI
 ) -> Iterator[AppClient]:
-    app = create_app(
-        twilio_settings(database_url), engine=engine, db_mode=request.param, clock=lambda: NOW
-    )
+    settings = twilio_settings(database_url, api_base_url=fake_api.base_url)
+    app = create_app(settings, engine=engine, db_mode=request.param, clock=lambda: NOW)
     with client_for(app) as client:
         yield client
 
@@ -402,6 +416,106 @@ def test_a_machine_verdict_ends_the_attempt(twilio: Twilio, engine: Engine) -> N
     twilio.callback(phone.status("completed", duration=30))
     row, _ = state(engine, attempt)
     assert (row.outcome, row.disposition) == ("machine", "3.14")
+
+
+def answered_call(engine: Engine, api: FakeTwilioAPI) -> TwilioPhone:
+    """An attempt whose call Twilio (the fake API) has placed and the callee answered."""
+    campaign = world(engine)
+    claim = claim_next(engine, "dispatcher:test", Scope(campaigns=frozenset({campaign})), NOW)
+    assert claim is not None
+    attempt = begin_attempt(engine, claim, A, "twilio", NOW)
+    phone = phone_for(attempt, to=A)
+    sid = api.client().calls.create(to=A, from_=DEFAULT_FROM, url=phone.voice_url).sid
+    attempt_placed(engine, attempt, sid, NOW)
+    api.set_call(sid, "in-progress")
+    phone.call_sid = sid
+    return phone
+
+
+def hangups(api: FakeTwilioAPI, sid: str) -> list[str | None]:
+    """The Status of every update of call ``sid`` the fake API was asked for."""
+    return [
+        r.param("Status")
+        for r in api.requests
+        if r.method == "POST" and r.path.endswith(f"/Calls/{sid}.json")
+    ]
+
+
+@pytest.mark.parametrize(
+    "answered_by",
+    ["machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"],
+)
+def test_a_machine_verdict_hangs_the_call_up_once(
+    twilio: Twilio, engine: Engine, fake_api: FakeTwilioAPI, answered_by: str
+) -> None:
+    phone = answered_call(engine, fake_api)
+    twilio.page(phone.voice())
+    twilio.callback(phone.amd(answered_by))
+    twilio.callback(phone.amd(answered_by))  # Twilio retries a callback it thinks was lost
+    assert hangups(fake_api, phone.call_sid) == ["completed"]
+    assert fake_api.calls[phone.call_sid]["status"] == "completed"
+    (row,) = rows(engine, CallAttempt)
+    assert (row.state, row.outcome, row.provider_call_id) == ("ended", "machine", phone.call_sid)
+
+
+def test_a_machine_in_a_status_callback_hangs_up_once_too(
+    twilio: Twilio, engine: Engine, fake_api: FakeTwilioAPI
+) -> None:
+    phone = answered_call(engine, fake_api)
+    twilio.callback(phone.status("in-progress", answered_by="machine_start"))
+    twilio.callback(phone.amd("machine_end_beep"))
+    twilio.callback(phone.status("completed", duration=20, answered_by="machine_start"))
+    assert hangups(fake_api, phone.call_sid) == ["completed"]
+
+
+def test_a_person_is_not_hung_up_on(
+    twilio: Twilio, engine: Engine, fake_api: FakeTwilioAPI
+) -> None:
+    phone = answered_call(engine, fake_api)
+    twilio.page(phone.voice())
+    twilio.callback(phone.amd("human"))
+    twilio.callback(phone.amd("unknown"))
+    assert hangups(fake_api, phone.call_sid) == []
+    assert rows(engine, CallAttempt)[0].state == "placed"
+
+
+def test_a_failed_hang_up_is_logged_with_the_number_masked_not_a_500(
+    twilio: Twilio,
+    engine: Engine,
+    fake_api: FakeTwilioAPI,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    phone = answered_call(engine, fake_api)
+    fake_api.fail_next(1, status=503, message=f"cannot end the call to {A}")
+    with caplog.at_level("WARNING", logger="callback.web.twilio_hooks"):
+        twilio.callback(phone.amd("machine_start"))
+    assert fake_api.calls[phone.call_sid]["status"] == "in-progress"
+    (record,) = [r for r in caplog.records if "was not hung up" in r.getMessage()]
+    assert phone.call_sid in record.getMessage() and "139****5671" in record.getMessage()
+    assert A not in caplog.text and A[3:] not in caplog.text
+    (row,) = rows(engine, CallAttempt)
+    assert (row.state, row.outcome) == ("ended", "machine")
+
+
+def test_a_broken_dialer_at_hang_up_is_logged_masked_not_a_500(
+    twilio: Twilio,
+    app_client: AppClient,
+    engine: Engine,
+    fake_api: FakeTwilioAPI,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    phone = answered_call(engine, fake_api)
+    twilio.page(phone.voice())  # builds the webhooks and their dialer
+
+    def broken(sid: str) -> None:
+        raise RuntimeError(f"no route to {A}")
+
+    monkeypatch.setattr(app_client.app.state.services.twilio().dialer, "hangup", broken)
+    with caplog.at_level("WARNING", logger="callback.web.twilio_hooks"):
+        twilio.callback(phone.amd("machine_start"))
+    assert "was not hung up" in caplog.text and "RuntimeError" in caplog.text
+    assert A not in caplog.text and A[3:] not in caplog.text
 
 
 # -- malformed requests ------------------------------------------------------------------------

@@ -72,7 +72,10 @@ def agent(app: AppContext, units: tuple[str, ...], campaigns: tuple[str, ...]) -
     campaign_ids = None
     if campaigns:
         campaign_ids = frozenset(_campaign_ids(engine, campaigns))
-    scope = Scope(units=scope.units, campaigns=campaign_ids, dialers=frozenset({"manual"}))
+    # Manual campaigns, and the checks automated campaigns handed to a person (a tester).
+    scope = Scope(
+        units=scope.units, campaigns=campaign_ids, dialers=frozenset({"manual"}), handed=True
+    )
     station = Workstation(engine, login, scope, ClickTerminal(), app.settings.tz, app.now)
     try:
         worked = station.run()

@@ -9,7 +9,6 @@ import click
 from callback.cli.context import AppContext, pass_app
 from callback.cli.output import echo_json, table
 from callback.dispositions import Disposition
-from callback.models import utcnow
 from callback.queues import queue_status
 
 
@@ -33,13 +32,16 @@ def status(
 ) -> None:
     """Count each campaign's and unit's items: due, held, waiting, and finished.
 
+    "tester" counts open items an automated dialer handed to a person (hotline checks a
+    person answered: a tester makes the consultation call); they are in the other counts too.
+
     \b
     Examples:
       callback queue status
       callback queue status --campaign 2026-W24 --unit 西湖区市场监管局
       callback queue status --json
     """
-    now = utcnow()
+    now = app.now()  # the root --now of a rehearsal, else the clock
     if at is not None:
         try:
             now = datetime.fromisoformat(at).replace(tzinfo=app.settings.tz)
@@ -64,6 +66,7 @@ def status(
                 "appointment",
                 "other",
                 "finished",
+                "tester",
             ],
             [
                 [
@@ -76,6 +79,7 @@ def status(
                     r.appointment,
                     r.other,
                     r.finished,
+                    r.handed,
                 ]
                 for r in rows
             ],

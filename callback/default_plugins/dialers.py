@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from callback.dialing import (
+    ANSWERED_BY_PERSON,
     CallEvent,
     CallRequest,
     Conversation,
@@ -160,7 +161,10 @@ class SimulatedDialer(Dialer):
 
         def emit(kind: EventKind, seconds: float, **detail: Any) -> None:
             event_at = at + timedelta(seconds=seconds)
-            self.events(CallEvent(call.attempt_id, call_id, kind, event_at, detail))
+            # A simulated respondent is a person, and the dialer knows it: it reports
+            # machines as their own kind, as a dialer with answering-machine detection does.
+            by = ANSWERED_BY_PERSON if kind is EventKind.ANSWERED else None
+            self.events(CallEvent(call.attempt_id, call_id, kind, event_at, detail, by))
 
         outcomes = {
             EventKind.ANSWERED: b.answer,

@@ -18,6 +18,7 @@ import anyio.to_thread
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -190,13 +191,13 @@ def create_app(
 
     async def twilio_status(request: Request) -> Response:
         attempt_id, hooks, form = await _verified(request, services, "CallSid", "CallStatus")
-        await db.run(hooks.callback, "status", attempt_id, form)
-        return Response(status_code=204)
+        hang_up = await db.run(hooks.callback, "status", attempt_id, form)
+        return _no_content(hang_up)
 
     async def twilio_amd(request: Request) -> Response:
         attempt_id, hooks, form = await _verified(request, services, "CallSid", "AnsweredBy")
-        await db.run(hooks.callback, "amd", attempt_id, form)
-        return Response(status_code=204)
+        hang_up = await db.run(hooks.callback, "amd", attempt_id, form)
+        return _no_content(hang_up)
 
     endpoints = {
         "health": health,
@@ -222,6 +223,11 @@ def create_app(
     app.state.services = services
     app.state.operations = list(operations.values())
     return app
+
+
+def _no_content(then: Callable[[], None] | None) -> Response:
+    """204 for a callback; ``then`` (a hang-up) runs on a worker thread once it is sent."""
+    return Response(status_code=204, background=BackgroundTask(then) if then else None)
 
 
 def default_db_mode(engine: Engine) -> str:

@@ -30,6 +30,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from callback import plugins
 from callback.calls import GOODBYE
 from callback.dialing import Turn
+from callback.hotline_checks import HANG_UP, MachineChecks
 from callback.models import AttemptState, CallAttempt, SessionStatus, SurveySession, table, utcnow
 from callback.sessions import open_session
 from callback.survey_format import Script
@@ -158,9 +159,14 @@ class KeyedSessions:
         self.engine = engine
         self.clock = clock
         self._sql = _GatherSQL(engine)
+        #: Hotline checks by machine are observed, never surveyed (their events conclude them).
+        self.checks = MachineChecks(engine, "ivr")
 
     def begin(self, attempt_id: int) -> Step:
         """The first turn of the attempt's session (opening it once; a retry gets the same)."""
+        if (check := self.checks.turn(attempt_id)) is not None:
+            # Silence while detection listens, its input to a position no session has.
+            return Step(check, "" if check.hangup else "listen")
         with self.engine.connect() as conn:
             state = conn.execute(_ATTEMPT_STATE, {"attempt_id": attempt_id}).scalar()
         if state not in LIVE:
@@ -176,6 +182,8 @@ class KeyedSessions:
         ``at`` None (a URL without a position, from TwiML rendered elsewhere) applies the
         input to whatever is asked now, as ``CallHandler.reply`` does.
         """
+        if self.checks.handles(attempt_id):
+            return Step(HANG_UP)  # detection has had its time; the call's end concludes it
         when = self._sql.when(self.clock())
         with self._sql.transaction() as run:
             row = run(self._sql.read, {"attempt_id": attempt_id}).fetchone()

@@ -8,29 +8,40 @@ and short; the app decides where it runs (see ``callback.web.app.Database``).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
+import sqlalchemy as sa
 from callback_twilio.mapping import events_from_webhook
 from callback_twilio.signatures import public_url
 from callback_twilio.twiml import audio_url_mapper, render_turn
 
 from callback.calls import CallHandler
 from callback.config import Settings
-from callback.dialing import Turn
+from callback.dialing import CallEvent, EventKind, Turn
+from callback.models import AttemptState, CallAttempt, table
+from callback.phones import mask
+from callback.problems import mask_numbers
 from callback.web.forms import Form, first
 from callback.web.ivr import KeyedSessions, Step
 from callback.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
+attempts_t = table(CallAttempt)
 
 #: Heard when something broke mid-call: "Sorry, the callback cannot go on right now; we will
 #: call you again. Goodbye." Twilio's own answer to a 500 is an English error message.
 APOLOGY = Turn(
     "对不起，系统暂时无法继续本次回访，我们会另行与您联系，再见。", expect="", hangup=True
 )
+
+
+#: Attempts whose call may still be talking.
+_LIVE = frozenset({AttemptState.PENDING, AttemptState.PLACED})
 
 
 class TwilioWebhooks:
@@ -70,6 +81,9 @@ class TwilioWebhooks:
         )
         #: Rendered now: when it is needed, something else has already failed.
         self.apology = self.render(Step(APOLOGY), 0)
+        # Serialises machine verdicts, so that of two deliveries of one (Twilio retries),
+        # only the one that records it hangs up.
+        self._verdicts = threading.Lock()
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -91,16 +105,79 @@ class TwilioWebhooks:
         speech = first(form, "SpeechResult")
         return self.render(self.sessions.reply(attempt_id, at, digits, speech), attempt_id)
 
-    def callback(self, kind: str, attempt_id: int, form: Form) -> None:
-        """A status or AMD callback: only events, no TwiML."""
-        self.dialer.handle_webhook(kind, attempt_id, form, None)
+    def callback(self, kind: str, attempt_id: int, form: Form) -> Callable[[], None] | None:
+        """A status or AMD callback: only events, no TwiML. Returns the hang-up to do once
+        Twilio has its answer, when the call has nothing more to give.
+
+        Twilio keeps a call that a machine answered until someone ends it, and the survey
+        would play to the voicemail; a hotline check by machine has all it came for once
+        detection has said who answered (a tester makes the rest of the check). The hang-up
+        is a request to Twilio: the app makes it after answering, off the event loop, so a
+        slow API never holds the webhooks up.
+        """
+        events = self._events(kind, attempt_id, form)
+        verdict = self._verdict(attempt_id, events)
+        if verdict is None:
+            self._apply(events)
+            return None
+        with self._verdicts:
+            before = self._attempt(attempt_id)
+            self._apply(events)
+            after = self._attempt(attempt_id)
+        if before is None or after is None or before.state not in _LIVE:
+            return None  # a repeat, a late verdict, or an unknown attempt: nothing to end now
+        if verdict.kind is EventKind.MACHINE and after.outcome != EventKind.MACHINE:
+            return None  # something else ended it meanwhile
+        return partial(self._hang_up, attempt_id, verdict.provider_call_id, after.number)
+
+    def _verdict(self, attempt_id: int, events: list[CallEvent]) -> CallEvent | None:
+        """The event after which the call is of no more use: a machine answered, or, on a
+        hotline check by machine, detection said who answered. None for a call already over
+        (a "completed" that carries the verdict)."""
+        if any(event.kind is EventKind.COMPLETED for event in events):
+            return None
+        for event in events:
+            if event.kind is EventKind.MACHINE:
+                return event
+            if (
+                event.kind is EventKind.ANSWERED
+                and event.answered_by is not None
+                and self.handler.checks.handles(attempt_id)
+            ):
+                return event
+        return None
 
     def _report(self, kind: str, attempt_id: int, form: Form) -> None:
+        self._apply(self._events(kind, attempt_id, form))
+
+    def _events(self, kind: str, attempt_id: int, form: Form) -> list[CallEvent]:
+        return events_from_webhook(kind, form, attempt_id, self.dialer.clock())
+
+    def _apply(self, events: list[CallEvent]) -> None:
         # The plugin's mapping, applied by the core's CallHandler: repeated or late events
         # (Twilio retries, and sends status callbacks out of order) change nothing twice.
         # (handle_webhook would do the same, then render a turn without the position.)
-        for event in events_from_webhook(kind, form, attempt_id, self.dialer.clock()):
+        for event in events:
             self.handler(event)
+
+    def _attempt(self, attempt_id: int) -> Any:
+        with self.handler.engine.connect() as conn:
+            return conn.execute(
+                sa.select(attempts_t.c.state, attempts_t.c.outcome, attempts_t.c.number).where(
+                    attempts_t.c.id == attempt_id
+                )
+            ).first()
+
+    def _hang_up(self, attempt_id: int, call_sid: str, number: str) -> None:
+        try:
+            self.dialer.hangup(call_sid)
+        except Exception as exc:
+            # Twilio has had its answer (204) and the outcome is recorded; the survey's next
+            # turn for this call is a goodbye, so the call ends then at the latest.
+            log.warning(
+                "attempt %s: call %s to %s was not hung up: %s: %s",
+                attempt_id, call_sid, mask(number), type(exc).__name__, mask_numbers(str(exc)),
+            )  # fmt: skip
 
     # -- TwiML -------------------------------------------------------------------------------
 

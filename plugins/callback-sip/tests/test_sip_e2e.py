@@ -382,11 +382,6 @@ def test_ringing_past_the_ring_timeout_is_no_answer_called_again_later(campaign:
     assert item.due_at >= attempt.placed_at + timedelta(hours=2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Dispatcher._build (callback/dispatch.py) does not hand its clock to the dialers: "
-    "under --now, SipDialer stamps events with the wall clock",
-)
 def test_calls_are_timed_by_the_dispatchers_clock(campaign: Run) -> None:
     for attempt in campaign.attempts:
         assert attempt.created_at <= attempt.placed_at <= attempt.ended_at

@@ -12,7 +12,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from callback.dialing import CallEvent, EventKind
+from callback.dialing import ANSWERED_BY_PERSON, ANSWERED_BY_UNKNOWN, CallEvent, EventKind
 
 #: Twilio CallStatus -> EventKind, before AnsweredBy and SIP codes refine it.
 CALL_STATUS_EVENTS: Mapping[str, EventKind] = {
@@ -46,6 +46,13 @@ ANSWERED_BY_EVENTS: Mapping[str, EventKind] = {
     # Twilio could not tell. A person may be there, and the survey itself finds out (no
     # keys pressed), whereas calling it a machine would hang up on a citizen.
     "unknown": EventKind.ANSWERED,
+}
+
+#: AnsweredBy -> CallEvent.answered_by, the core's words for detection's verdict on an
+#: answered call (a machine is its own event kind; no AnsweredBy, no verdict yet).
+ANSWERED_BY_VERDICTS: Mapping[str, str] = {
+    "human": ANSWERED_BY_PERSON,
+    "unknown": ANSWERED_BY_UNKNOWN,
 }
 
 #: SIP answers that mean the number does not exist: 404 Not Found, 410 Gone (number changed or
@@ -199,7 +206,14 @@ def events_from_webhook(
             _first(params.get("SipResponseCode")),
             _first(params.get("ErrorCode")),
         )
-    return [CallEvent(attempt_id, call_sid, kind, at, dict(detail)) for kind in kinds]
+    verdict = ANSWERED_BY_VERDICTS.get(answered_by or "")
+    return [
+        CallEvent(
+            attempt_id, call_sid, kind, at, dict(detail),
+            verdict if kind is EventKind.ANSWERED else None,
+        )
+        for kind in kinds
+    ]  # fmt: skip
 
 
 def event_from_call(

@@ -82,6 +82,10 @@ def _prompt(
     url = audio_url(turn.audio) if (audio_url is not None and turn.audio) else None
     if url:
         parent.play(url)
+    elif not turn.text.strip():
+        # A turn with nothing to say (a machine listening, a silent hang-up): Twilio refuses
+        # an empty <Say>, and a second of silence is what the turn means.
+        parent.pause(length=1)
     else:
         parent.say(turn.text, voice=voice or None, language=turn.language)
 
