@@ -70,9 +70,7 @@ def _add(
             .values(unit_id=unit_id, e164=e164, label=label, active=True, created_at=now)
             .returning(hotlines_t.c.id)
         ).scalar_one()
-        # SQL NULL, as agents and the do-not-call list write for a creation: a Python None in
-        # a JSON column would be stored as the JSON value null, which `before IS NULL` misses.
-        before: Any = sa.null()
+        before: dict[str, Any] | None = None  # a creation (SQL NULL)
     else:
         hotline_id = row.id
         conn.execute(sa.update(hotlines_t).where(hotlines_t.c.id == row.id).values(active=True))

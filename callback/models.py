@@ -234,8 +234,10 @@ class AuditEntry(Base):
     entity: Mapped[str] = mapped_column(sa.String(20))
     entity_id: Mapped[int | None]
     case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cases.id"), index=True)
-    before: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
-    after: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    #: None is SQL NULL (nothing before a creation, nothing after a removal), never the JSON
+    #: value null, so that ``before IS NULL`` finds every creation.
+    before: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
+    after: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
     reason: Mapped[str] = mapped_column(sa.Text)
     batch_id: Mapped[int | None] = mapped_column(sa.ForeignKey("import_batches.id"))
     #: The call attempt that taught us the change.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -134,3 +135,44 @@ def test_a_broken_reference_fails_the_upgrade_and_names_the_row(bare_engine: Eng
     assert migrate.current(bare_engine) == "0003"
     with bare_engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_json_nulls_in_the_audit_log_become_sql_nulls(bare_engine: Engine) -> None:
+    migrate.upgrade(bare_engine, "0007")
+    with bare_engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO audit_log (id, at, actor, action, entity, entity_id, before, after,"
+            " reason) VALUES"
+            " (1, '2018-10-08 01:00:00', 'office', 'unit.create', 'unit', 7, 'null',"
+            "  '{\"name\": \"区民政局\"}', 'import'),"
+            " (2, '2018-10-08 01:00:00', 'office', 'case.update', 'case', 9,"
+            "  '{\"unit\": \"A\"}', 'null', 'import')"
+        )
+
+    migrate.upgrade(bare_engine)
+
+    with bare_engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT id, before IS NULL, after IS NULL, CAST(after AS TEXT), CAST(before AS TEXT)"
+            " FROM audit_log ORDER BY id"
+        ).all()
+    assert [tuple(r[:3]) for r in rows] == [(1, True, False), (2, False, True)]
+    assert "区民政局" in rows[0][3] and '"A"' in rows[1][4]  # the facts themselves untouched
+
+
+def test_a_creation_is_audited_with_sql_null_before(engine: Engine) -> None:
+    from callback.models import AuditEntry, table
+
+    audit = table(AuditEntry)
+    now = datetime(2018, 10, 8, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(audit).values(
+                at=now, actor="office", action="unit.create", entity="unit", entity_id=1,
+                before=None, after={"name": "区民政局"}, reason="import",
+            )
+        )  # fmt: skip
+    with engine.connect() as conn:
+        assert (
+            conn.execute(sa.select(sa.func.count()).where(audit.c.before.is_(None))).scalar() == 1
+        )
