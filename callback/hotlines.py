@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from callback.db import immediate
-from callback.dnc import DoNotCallError, normalise, read_text
+from callback.dnc import DoNotCallError, normalise
 from callback.errors import CallbackError, ImportFileError
 from callback.models import AuditEntry, Hotline, Unit, table
+from callback.sources import read_text
 
 hotlines_t, units_t, audit_t = table(Hotline), table(Unit), table(AuditEntry)
 #: First cells that mark a header row (compared in lower case).

@@ -387,6 +387,25 @@ def detect_encoding(sample: bytes, path: str) -> str:
     raise ImportFileError(path, "cannot tell the encoding (not UTF-8 or GB18030): pass --encoding")
 
 
+def read_text(path: Path) -> str:
+    """The text of a small CSV file as Excel or an editor saved it: UTF-8 (BOM or not), UTF-16
+    or GBK/GB18030 (Excel in China), told apart as the case importer does; else a clear error."""
+    if not path.is_file():
+        raise ImportFileError(str(path), "file not found")
+    data = path.read_bytes()
+    try:
+        encoding = detect_encoding(data, str(path))
+    except ImportFileError:
+        # detect_encoding's advice names the case importer's --encoding, which callers lack.
+        raise ImportFileError(
+            str(path), "cannot tell the encoding (not UTF-8 or GBK/GB18030): save it as CSV UTF-8"
+        ) from None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:  # a UTF-16 byte order mark, then no UTF-16
+        raise ImportFileError(str(path), f"not readable as {encoding}: {exc.reason}") from None
+
+
 def _delimiter(text: str) -> str:
     first = next((line for line in text.splitlines() if line.strip()), "")
     counts = {d: first.count(d) for d in (",", "\t", ";", "|")}
