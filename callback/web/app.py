@@ -89,7 +89,7 @@ class Services:
         self.db = db
         self.clock = clock
         self.handler = CallHandler(engine, actor="ivr", clock=clock)
-        self.sessions = KeyedSessions(engine, clock)
+        self.sessions = KeyedSessions(engine, clock, checks=self.handler.checks)
         self._twilio: TwilioWebhooks | None = None
         self._head: str | None = None
 

@@ -155,12 +155,18 @@ def position(state: SessionState) -> str:
 class KeyedSessions:
     """Begin and continue IVR survey sessions for webhooks, idempotently."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Callable[[], datetime] = utcnow,
+        checks: MachineChecks | None = None,
+    ) -> None:
         self.engine = engine
         self.clock = clock
         self._sql = _GatherSQL(engine)
         #: Hotline checks by machine are observed, never surveyed (their events conclude them).
-        self.checks = MachineChecks(engine, "ivr")
+        #: Pass the CallHandler's, so that the app asks once per attempt, not once per user.
+        self.checks = checks if checks is not None else MachineChecks(engine, "ivr")
 
     def begin(self, attempt_id: int) -> Step:
         """The first turn of the attempt's session (opening it once; a retry gets the same)."""
