@@ -51,7 +51,7 @@ from callback.models import (
 )
 from callback.queues import NOT_PLACED, campaign_rules
 from callback.sessions import close_session, open_session
-from callback.survey_format import Script, Value, same_value
+from callback.survey_format import Script, Value
 from callback.surveys import SessionState, decline, finished, observe
 
 attempts_t, campaigns_t, items_t = table(CallAttempt), table(Campaign), table(QueueItem)
@@ -278,7 +278,7 @@ def observed_answers(engine: Engine, item_id: int, script: Script) -> tuple[str,
         value = answers.get(question.id)
         if question.observe is None or value is None:
             continue
-        chosen = next((o for o in question.options if same_value(o.value, value)), None)
+        chosen = question.chosen(value)
         shown = chosen.label.get(state.language) if chosen else str(value)
         lines.append(f"{question.observe.value} = {shown}")
     return tuple(lines)

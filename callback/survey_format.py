@@ -185,6 +185,10 @@ class Question:
     def option(self, key: str) -> Option | None:
         return next((o for o in self.options if o.key == key), None)
 
+    def chosen(self, value: object) -> Option | None:
+        """The option whose value is ``value`` (an answer as recorded), if any."""
+        return next((o for o in self.options if same_value(o.value, value)), None)
+
 
 @dataclass(frozen=True)
 class Script:

@@ -47,7 +47,6 @@ from callback.survey_format import (
     ScriptError,
     Text,
     Value,
-    same_value,
 )
 from callback.survey_loader import load_script, parse_script
 
@@ -366,7 +365,7 @@ def answer(script: Script, state: SessionState, text: str) -> SessionState:
         if state.attempts < question.retries:
             return replace(state, attempts=state.attempts + 1, event=Event.REPROMPT, error=value)
         return _fall_back(script, state, question, value)
-    chosen = next((o for o in question.options if same_value(o.value, value)), None)
+    chosen = question.chosen(value)
     target = (chosen.next if chosen else None) or script.default_next(question)
     return _go(script, _record(state, question.id, value), target, Event.ACCEPTED)
 
@@ -395,7 +394,7 @@ def observe(script: Script, state: SessionState, observations: Mapping[str, Valu
             break
         value = observations[question.observe.value]
         if question.options:
-            key = next((o.key for o in question.options if same_value(o.value, value)), None)
+            key = option.key if (option := question.chosen(value)) else None
         else:
             key = None if isinstance(value, bool) or not isinstance(value, int) else str(value)
         if key is None:
@@ -474,7 +473,7 @@ def _chosen(
         if value is None:
             continue
         question = script.question(question_id)
-        option = next((o for o in question.options if same_value(o.value, value)), None)
+        option = question.chosen(value)
         kinds: list[CorrectionKind | None] = [
             k for k in (option.correction if option else None, question.correction) if k
         ]
