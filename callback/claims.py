@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
@@ -232,7 +232,7 @@ _CLAIMED = (
 # Which items of the campaigns in scope a claim may take, by hand-off (QueueItem.handed_to):
 # "dialer" only those not handed to a person, "any" all, "mixed" all of ``campaign_ids`` and
 # the handed ones of ``handed_ids``.
-_Handed = str
+_Handed = Literal["dialer", "any", "mixed"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -376,7 +376,7 @@ def claim_next(
         }
         if scope.units is not None:
             params["unit_ids"] = sorted(scope.units)
-        handed = "any" if scope.handed else "dialer"
+        handed: _Handed = "any" if scope.handed else "dialer"
         if handed_ids:
             handed, params["handed_ids"] = "mixed", handed_ids
         statement = _claim_statement(_slot_spec(campaigns), scope.units is not None, handed)

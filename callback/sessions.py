@@ -56,10 +56,6 @@ cases_t, units_t, contacts_t = table(Case), table(Unit), table(Contact)
 sessions_t, responses_t = table(SurveySession), table(Response)
 corrections_t, problems_t = table(Correction), table(ProblemReport)
 
-#: Corrections that say the person on the line is not the applicant of this case (the
-#: engine's screen-outs: such a session is never an interview).
-NOT_THE_APPLICANT = SCREEN_OUTS
-
 
 @dataclass(frozen=True)
 class Session:
@@ -234,7 +230,7 @@ def outcome_of(found: Results, done: bool) -> CallOutcome:
     agent's refusal key makes it (``attempt_disposition``).
     """
     kinds = {c.kind for c in found.corrections}
-    if found.screened_out or kinds & NOT_THE_APPLICANT:
+    if found.screened_out or kinds & SCREEN_OUTS:
         return CallOutcome(AgentOutcome.WRONG_PERSON)
     answered = [v for v in found.answers.values() if v is not None]
     rates_known = bool(found.rates) and all(v is not None for v in found.rates.values())
@@ -310,7 +306,7 @@ def _verdict(found: Results) -> str | None:
     """What the answers say about the number that was dialled."""
     kinds = {c.kind for c in found.corrections}
     # "Not my case" comes from the applicant on their own number: the case is wrong, not it.
-    if kinds & (NOT_THE_APPLICANT - {CorrectionKind.CASE}):
+    if kinds & (SCREEN_OUTS - {CorrectionKind.CASE}):
         return Verification.WRONG_NUMBER.value
     if any(v is not None for v in found.answers.values()):
         return Verification.VERIFIED.value
