@@ -38,7 +38,7 @@ from callback.dialing import (
 )
 from callback.dispositions import Disposition
 from callback.models import (
-    AttemptState,
+    LIVE_ATTEMPT_STATES,
     AuditEntry,
     CallAttempt,
     Campaign,
@@ -67,7 +67,6 @@ LISTEN_SECONDS = 10
 LISTEN = Turn("", expect="digits", max_digits=1, timeout_seconds=LISTEN_SECONDS)
 #: The machine's part is over: hang up without a word.
 HANG_UP = Turn("", expect="", hangup=True)
-_LIVE = (AttemptState.PENDING, AttemptState.PLACED)
 #: How many attempts' answers ``MachineChecks`` remembers (a dispatcher runs for months).
 _REMEMBERED = 10_000
 
@@ -305,7 +304,7 @@ def _read_attempt(conn: sa.Connection, attempt_id: int, lock: bool = False) -> _
         attempts_t.c.id, attempts_t.c.queue_item_id, attempts_t.c.campaign_id,
         attempts_t.c.number, attempts_t.c.placed_at, attempts_t.c.answered_at,
         attempts_t.c.detail,
-    ).where(attempts_t.c.id == attempt_id, attempts_t.c.state.in_(_LIVE))  # fmt: skip
+    ).where(attempts_t.c.id == attempt_id, attempts_t.c.state.in_(LIVE_ATTEMPT_STATES))  # fmt: skip
     row = conn.execute(query.with_for_update() if lock else query).first()
     if row is None:
         return None

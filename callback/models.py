@@ -276,6 +276,10 @@ class AttemptState(enum.StrEnum):
     UNKNOWN = "unknown"  # a dispatcher died before learning its fate; never dialled again
 
 
+#: An attempt that is out: its call may still be talking (placed, or not yet confirmed).
+LIVE_ATTEMPT_STATES = frozenset({AttemptState.PENDING, AttemptState.PLACED})
+
+
 agent_units = sa.Table(
     "agent_units",
     Base.metadata,

@@ -31,16 +31,20 @@ from callback import plugins
 from callback.calls import GOODBYE
 from callback.dialing import Turn
 from callback.hotline_checks import HANG_UP, MachineChecks
-from callback.models import AttemptState, CallAttempt, SessionStatus, SurveySession, table, utcnow
+from callback.models import (
+    LIVE_ATTEMPT_STATES,
+    CallAttempt,
+    SessionStatus,
+    SurveySession,
+    table,
+    utcnow,
+)
 from callback.sessions import open_session
 from callback.survey_format import Script
 from callback.surveys import SessionError, SessionState, answer, finished, prompt, to_turn
 
 log = logging.getLogger(__name__)
 attempts_t, sessions_t = table(CallAttempt), table(SurveySession)
-
-#: Attempts whose call may still be talking.
-LIVE = (AttemptState.PENDING.value, AttemptState.PLACED.value)
 
 # The gather path's statements; _GatherSQL compiles them once per engine.
 _SESSION = (
@@ -175,7 +179,7 @@ class KeyedSessions:
             return Step(check, "" if check.hangup else "listen")
         with self.engine.connect() as conn:
             state = conn.execute(_ATTEMPT_STATE, {"attempt_id": attempt_id}).scalar()
-        if state not in LIVE:
+        if state not in LIVE_ATTEMPT_STATES:
             return GOODBYE_STEP
         session = open_session(self.engine, attempt_id, "ivr", self.clock())
         if session.done:
@@ -196,7 +200,7 @@ class KeyedSessions:
             if row is None:
                 return GOODBYE_STEP
             session_id, script_name, text, status, attempt_state = row
-            if attempt_state not in LIVE or status != SessionStatus.ACTIVE:
+            if attempt_state not in LIVE_ATTEMPT_STATES or status != SessionStatus.ACTIVE:
                 return GOODBYE_STEP
             script: Script = plugins.get_script(script_name)
             state = SessionState.from_json(text)

@@ -23,7 +23,7 @@ from callback_twilio.twiml import audio_url_mapper, render_turn
 from callback.calls import CallHandler
 from callback.config import Settings
 from callback.dialing import CallEvent, EventKind, Turn
-from callback.models import AttemptState, CallAttempt, table
+from callback.models import LIVE_ATTEMPT_STATES, CallAttempt, table
 from callback.phones import mask
 from callback.problems import mask_numbers
 from callback.web.forms import Form, first
@@ -38,10 +38,6 @@ attempts_t = table(CallAttempt)
 APOLOGY = Turn(
     "对不起，系统暂时无法继续本次回访，我们会另行与您联系，再见。", expect="", hangup=True
 )
-
-
-#: Attempts whose call may still be talking.
-_LIVE = frozenset({AttemptState.PENDING, AttemptState.PLACED})
 
 
 class TwilioWebhooks:
@@ -124,7 +120,7 @@ class TwilioWebhooks:
             before = self._attempt(attempt_id)
             self._apply(events)
             after = self._attempt(attempt_id)
-        if before is None or after is None or before.state not in _LIVE:
+        if before is None or after is None or before.state not in LIVE_ATTEMPT_STATES:
             return None  # a repeat, a late verdict, or an unknown attempt: nothing to end now
         if verdict.kind is EventKind.MACHINE and after.outcome != EventKind.MACHINE:
             return None  # something else ended it meanwhile
