@@ -57,7 +57,7 @@ __all__ = [
     "SCREEN_OUTS", "Script", "ScriptError", "SessionError", "SessionState", "Status", "Text",
     "Value", "answer",
     "decline", "finished", "load_script", "observe", "parse_script", "prompt", "results", "resume",
-    "start", "to_turn",
+    "start", "to_turn", "took_part",
 ]  # fmt: skip
 
 CHANNELS = ("agent", "ivr")
@@ -86,7 +86,8 @@ class Status(enum.StrEnum):
     COMPLETE = "complete"  # the script ran to its end with the applicant, who took part
     #: The script ran to its end after an answer proposing a ``SCREEN_OUTS`` correction.
     SCREENED_OUT = "screened-out"
-    #: The script ran to its end after an option marked ``refusal`` (拒访).
+    #: The script ran to its end after an option marked ``refusal`` (拒访), or with every
+    #: question that makes the interview declined (拒答 throughout: see ``took_part``).
     REFUSED = "refused"
     ENDED = "ended"  # a question's re-prompts ran out and its fallback is "end"
 
@@ -461,7 +462,24 @@ def _ending(script: Script, answers: Mapping[str, Value | None]) -> Status:
         return Status.SCREENED_OUT
     if any(option is not None and option.refusal for _, _, option, _ in chosen):
         return Status.REFUSED
+    if not took_part(script, answers):
+        return Status.REFUSED
     return Status.COMPLETE
+
+
+def took_part(script: Script, answers: Mapping[str, Value | None]) -> bool:
+    """Whether the respondent answered what the interview is for, not only sat through it.
+
+    The questions that make the interview are the rates' questions that were asked (a
+    realisation and a satisfaction answer are what the evaluator publishes), or, where the
+    path asked none of them, every question asked. Declining every one of them (拒答
+    throughout, or no valid key until the re-prompts ran out) is a refusal, not an interview
+    with nothing in it; one answer among them is an interview with its other items missing.
+    A path that asked nothing (all ``say``) declined nothing.
+    """
+    keys = {rate.condition.question for rate in script.rates}
+    counted = [q for q in answers if q in keys] or list(answers)
+    return not counted or any(answers[q] is not None for q in counted)
 
 
 def _chosen(

@@ -141,6 +141,25 @@ def test_not_me_and_a_refusal_are_stored_as_neither_complete(engine: Engine) -> 
 
 
 @pytest.mark.usefixtures("consent_installed")
+def test_no_valid_key_to_the_rate_question_is_a_refusal_not_a_complete(engine: Engine) -> None:
+    # The script allows no re-prompt: a key off the scale records no answer (拒答) to trips,
+    # skip logic passes satisfaction by, and the script reaches its end with nothing to count.
+    campaign = campaign_of(engine, cases=2)
+    codes = [
+        interview(engine, campaign, ["1", "1", "9"], 0),
+        interview(engine, campaign, ["1", "1", "1"], 1),
+    ]
+    assert codes == ["2.112", "1.1"]
+    by_trips = {r.answers.get("trips"): r for r in rows(engine, Response)}
+    assert by_trips[None].complete is False
+    assert (by_trips[None].realised, by_trips[None].satisfied) == (None, None)
+    assert by_trips[1].complete is True
+    assert sorted(i.final_disposition for i in rows(engine, QueueItem)) == ["1.1", "2.112"]
+    total = rates_report(engine, "unit", timezone=SHANGHAI).total
+    assert (total.completes, total.realisation.n, total.satisfaction.n) == (1, 1, 1)
+
+
+@pytest.mark.usefixtures("consent_installed")
 def test_reports_count_only_the_interview(engine: Engine) -> None:
     campaign = campaign_of(engine, cases=3)
     interview(engine, campaign, ["2"], 0)
