@@ -73,9 +73,9 @@ class CallEvent:
     #: The provider's own words: SIP status code, Twilio CallStatus and AnsweredBy, ...
     detail: Mapping[str, Any] = field(default_factory=dict)
     #: For ``answered``, the dialer's answering-machine detection in the core's words:
-    #: ``ANSWERED_BY_PERSON``, or ``ANSWERED_BY_UNKNOWN`` when detection ran and could not
-    #: tell; None when the dialer has no verdict (no detection, or not yet). A machine is
-    #: reported as its own kind, ``machine``.
+    #: ``ANSWERED_BY_PERSON``, or ``ANSWERED_BY_UNKNOWN`` when it cannot tell (detection ran
+    #: and could not, or the dialer has none, as SIP); None while a verdict is still to come
+    #: (asynchronous detection listening). A machine is reported as its own kind, ``machine``.
     answered_by: str | None = None
 
 

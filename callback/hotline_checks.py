@@ -67,6 +67,12 @@ LISTEN_SECONDS = 10
 LISTEN = Turn("", expect="digits", max_digits=1, timeout_seconds=LISTEN_SECONDS)
 #: The machine's part is over: hang up without a word.
 HANG_UP = Turn("", expect="", hangup=True)
+#: Why a check is handed to a tester, in the audit log.
+HANDED_PERSON = "answered by a person: a tester makes the consultation call"
+HANDED_UNTOLD = (
+    "answered, by a person or a machine the dialer could not tell apart: a tester finds out "
+    "and makes the consultation call"
+)
 #: How many attempts' answers ``MachineChecks`` remembers (a dispatcher runs for months).
 _REMEMBERED = 10_000
 
@@ -188,8 +194,11 @@ class MachineChecks:
                    dict(observations), "observed by the dialer from the call's events")  # fmt: skip
         session = dataclasses.replace(session, state=state)
         done = finished(state)
-        if not done and not hand_off(self.engine, attempt.id, self.actor, now):
-            return  # the attempt ended meanwhile (a repeated event got there first)
+        if not done:
+            by_person = observations.get("answered_by") == ANSWERED_BY_PERSON
+            why = HANDED_PERSON if by_person else HANDED_UNTOLD
+            if not hand_off(self.engine, attempt.id, self.actor, now, why):
+                return  # the attempt ended meanwhile (a repeated event got there first)
         close_session(self.engine, session, self.actor, now)
         detail: dict[str, Any] = {
             **attempt.detail, "event": str(event.kind), **dict(event.detail),
@@ -221,7 +230,7 @@ def settle(script: Script, state: SessionState) -> SessionState:
     return trial
 
 
-def hand_off(engine: Engine, attempt_id: int, actor: str, now: datetime) -> bool:
+def hand_off(engine: Engine, attempt_id: int, actor: str, now: datetime, why: str) -> bool:
     """Hand the attempt's queue item to a person (a tester), for good; audited.
 
     Done while the attempt is still out, so that no claim can take the item between the end of
@@ -249,8 +258,7 @@ def hand_off(engine: Engine, attempt_id: int, actor: str, now: datetime) -> bool
                 .values(handed_to=HandOff.AGENT.value, handed_at=now)
             )
             _audit(conn, now, actor, "queue_item.hand_off", attempt, {"handed_to": None},
-                   {"handed_to": HandOff.AGENT.value},
-                   "answered by a person: a tester makes the consultation call")  # fmt: skip
+                   {"handed_to": HandOff.AGENT.value}, why)  # fmt: skip
         return True
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from callback.dialing import (
+    ANSWERED_BY_UNKNOWN,
     FINAL_EVENTS,
     CallEvent,
     CallRequest,
@@ -213,8 +214,13 @@ class SipDialer(Dialer):
     def _report(
         self, provider_id: str, attempt_id: int, kind: EventKind, detail: dict[str, Any]
     ) -> None:
-        """Called on the SIP thread: stamp the event now, deliver it on the call's lane."""
-        event = CallEvent(attempt_id, provider_id, kind, self._clock(), detail)
+        """Called on the SIP thread: stamp the event now, deliver it on the call's lane.
+
+        SIP has no answering-machine detection (a 200 OK is the same whoever picks up), so
+        an answer comes with the verdict "cannot tell" at once, never with a promise of one.
+        """
+        verdict = ANSWERED_BY_UNKNOWN if kind is EventKind.ANSWERED else None
+        event = CallEvent(attempt_id, provider_id, kind, self._clock(), detail, verdict)
         self._remember(event)
         lanes = self._lanes
         if lanes is not None:

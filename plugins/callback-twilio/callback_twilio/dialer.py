@@ -6,6 +6,7 @@ dialer can be registered and listed where twilio is not installed.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -14,6 +15,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from callback.dialing import (
+    ANSWERED_BY_UNKNOWN,
     CallEvent,
     CallRequest,
     Conversation,
@@ -281,7 +283,11 @@ class TwilioDialer(Dialer):
         ``amd`` only report events and return None (answer 204). Without a conversation
         (e.g. the attempt is unknown), voice and gather get the goodbye.
         """
+        detecting = self.config.machine_detection != "off"
         for event in events_from_webhook(path_kind, params, attempt_id, self.clock()):
+            if not detecting and event.kind is EventKind.ANSWERED and event.answered_by is None:
+                # No detection was asked for: no verdict will come, and nobody should wait.
+                event = dataclasses.replace(event, answered_by=ANSWERED_BY_UNKNOWN)
             self.events(event)
         if path_kind not in ("voice", "gather"):
             return None

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from callback.dialing import CallEvent, CallRequest, Conversation, EventKind, Turn
+from callback.dialing import (
+    ANSWERED_BY_UNKNOWN,
+    CallEvent,
+    CallRequest,
+    Conversation,
+    EventKind,
+    Turn,
+)
 from callback_twilio import TwilioDialer
 from callback_twilio.signatures import SIGNATURE_HEADER, public_url
 from callback_twilio.testing import (
@@ -176,6 +184,24 @@ def test_the_voice_webhook_reports_the_answer(
     events.clear()
     App(dialer, TwoQuestions()).send(phone.voice())
     assert [(e.kind, e.provider_call_id) for e in events] == [(EventKind.ANSWERED, phone.call_sid)]
+
+
+def test_an_answer_waits_for_detection_only_when_detection_was_asked_for(
+    api: FakeTwilioAPI, dialer: TwilioDialer, events: list[CallEvent]
+) -> None:
+    phone = phone_for(api, dialer)
+    events.clear()
+    App(dialer, TwoQuestions()).send(phone.voice())
+    assert [e.answered_by for e in events] == [None]  # the AMD callback will say
+    off: list[CallEvent] = []
+    with closing(TwilioDialer(api.settings(machine_detection="off"), off.append)) as quiet:
+        phone = phone_for(api, quiet)
+        app = App(quiet, TwoQuestions())
+        app.send(phone.voice())
+        request = phone.status("in-progress")
+        assert app.handle(request.path, request.params, request.signature) == (204, "")
+    answers = [e for e in off if e.kind is EventKind.ANSWERED]
+    assert [e.answered_by for e in answers] == [ANSWERED_BY_UNKNOWN] * 2
 
 
 def test_a_failed_call_to_a_nonexistent_number_is_a_wrong_number(
