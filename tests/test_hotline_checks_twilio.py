@@ -12,20 +12,25 @@ from sqlalchemy.engine import Engine
 pytest.importorskip("callback_twilio")
 
 from callback_twilio.testing import DEFAULT_FROM, FakeTwilioAPI  # noqa: E402
-from test_calls import rows  # noqa: E402
+from test_calls import NOW, rows  # noqa: E402
 from test_hotline_checks import LINES, hotline_campaign  # noqa: E402
+from test_web import client_for  # noqa: E402
 from test_web_twilio import (  # noqa: E402, F401 - fixtures
     Twilio,
     app_client,
     fake_api,
     hangups,
+    in_process,
     phone_for,
     twilio,
+    twilio_settings,
 )
 
 from callback.attempts import attempt_placed, begin_attempt  # noqa: E402
 from callback.claims import Scope, claim_next  # noqa: E402
-from callback.models import CallAttempt, QueueItem, Response, table  # noqa: E402
+from callback.hotline_checks import HANDED_UNTOLD  # noqa: E402
+from callback.models import AuditEntry, CallAttempt, QueueItem, Response, table  # noqa: E402
+from callback.web import create_app  # noqa: E402
 
 
 def placed_check(engine: Engine, api: FakeTwilioAPI) -> tuple[int, str, str]:
@@ -93,3 +98,32 @@ def test_amd_decides_what_the_machine_records(
         )  # fmt: skip
     else:
         assert (item.state, item.final_disposition, row.outcome) == ("finished", "1.1", "machine")
+
+
+def test_without_detection_an_answer_goes_to_a_tester_at_once(
+    database_url: str,
+    engine: Engine,
+    fake_api: FakeTwilioAPI,  # noqa: F811 - the fixture
+) -> None:
+    # machine_detection = "off": no verdict will ever come, so the machine must not wait for
+    # one in silence; it hands the check on and hangs up on the answer.
+    settings = twilio_settings(database_url, api_base_url=fake_api.base_url)
+    settings.sections["dialers"]["twilio"]["machine_detection"] = "off"
+    with client_for(create_app(settings, engine=engine, clock=lambda: NOW)) as client:
+        twilio = in_process(client)
+        attempt, _, sid = placed_check(engine, fake_api)
+        phone = phone_for(attempt, call_sid=sid)
+        twilio.callback(phone.status("ringing"))
+        first = twilio.page(phone.voice())
+        assert first.hangup and first.says == [] and first.gather is None  # no listening
+        twilio.callback(phone.status("completed", duration=2))
+    (row,) = rows(engine, CallAttempt)
+    (item,) = [i for i in rows(engine, QueueItem) if i.id == row.queue_item_id]
+    assert (item.state, item.handed_to, row.outcome, row.disposition) == (
+        "open", "agent", "answered", "2.36",
+    )  # fmt: skip
+    assert row.ended_at == row.answered_at
+    (response,) = rows(engine, Response)
+    assert response.answers["answered"] is True and "answered_by" not in response.answers
+    (hand_off,) = [e for e in rows(engine, AuditEntry) if e.action == "queue_item.hand_off"]
+    assert hand_off.reason == HANDED_UNTOLD

@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from callback_twilio.mapping import events_from_webhook
 from callback_twilio.signatures import public_url
 from callback_twilio.twiml import audio_url_mapper, render_turn
 
@@ -147,7 +146,7 @@ class TwilioWebhooks:
         self._apply(self._events(kind, attempt_id, form))
 
     def _events(self, kind: str, attempt_id: int, form: Form) -> list[CallEvent]:
-        return events_from_webhook(kind, form, attempt_id, self.dialer.clock())
+        return self.dialer.webhook_events(kind, attempt_id, form)
 
     def _apply(self, events: list[CallEvent]) -> None:
         # The plugin's mapping, applied by the core's CallHandler: repeated or late events

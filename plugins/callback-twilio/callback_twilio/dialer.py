@@ -269,6 +269,25 @@ class TwilioDialer(Dialer):
             speech_languages=c.speech_languages,
         )
 
+    def webhook_events(
+        self, path_kind: str, attempt_id: int, params: Mapping[str, Any]
+    ) -> list[CallEvent]:
+        """The CallEvents one (already verified) webhook reports, stamped now.
+
+        ``events_from_webhook`` with what only the dialer knows: with detection turned off,
+        an answer will never get a verdict, so it comes as "cannot tell" at once rather than
+        as "not yet" (a hotline check by machine would otherwise wait for one).
+        """
+        events = events_from_webhook(path_kind, params, attempt_id, self.clock())
+        if self.config.machine_detection != "off":
+            return events
+        return [
+            dataclasses.replace(event, answered_by=ANSWERED_BY_UNKNOWN)
+            if event.kind is EventKind.ANSWERED and event.answered_by is None
+            else event
+            for event in events
+        ]
+
     def handle_webhook(
         self,
         path_kind: str,
@@ -283,11 +302,7 @@ class TwilioDialer(Dialer):
         ``amd`` only report events and return None (answer 204). Without a conversation
         (e.g. the attempt is unknown), voice and gather get the goodbye.
         """
-        detecting = self.config.machine_detection != "off"
-        for event in events_from_webhook(path_kind, params, attempt_id, self.clock()):
-            if not detecting and event.kind is EventKind.ANSWERED and event.answered_by is None:
-                # No detection was asked for: no verdict will come, and nobody should wait.
-                event = dataclasses.replace(event, answered_by=ANSWERED_BY_UNKNOWN)
+        for event in self.webhook_events(path_kind, attempt_id, params):
             self.events(event)
         if path_kind not in ("voice", "gather"):
             return None
