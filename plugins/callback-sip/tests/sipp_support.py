@@ -17,6 +17,7 @@ import threading
 import time
 import wave
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -376,15 +377,40 @@ def stop_sipp(peer: Sipp) -> None:
             peer.process.wait()
 
 
+@dataclass(frozen=True)
+class SippMessage:
+    """One SIP message in sipp's -trace_msg log: when, which way, and its text."""
+
+    at: datetime
+    received: bool  # False: sipp sent it
+    text: str
+
+    @property
+    def start_line(self) -> str:
+        """The request or status line, e.g. ``INVITE sip:...`` or ``SIP/2.0 200 OK``."""
+        return next((line.strip() for line in self.text.splitlines() if line.strip()), "")
+
+    def header(self, name: str) -> str:
+        found = re.search(rf"^\s*{name}:\s*(.*?)\s*$", self.text, flags=re.M | re.I)
+        return found.group(1) if found else ""
+
+
+def sipp_messages(peer: Sipp) -> list[SippMessage]:
+    """The messages sipp received and sent, in order, from its messages.log."""
+    log = (peer.workdir / "messages.log").read_text(errors="replace")
+    banner = r"^-{5,} (\S+ \S+)\n\S+ message (received|sent) .*?:\n(.*?)(?=^-{5,}|\Z)"
+    return [
+        SippMessage(datetime.fromisoformat(at), way == "received", text)
+        for at, way, text in re.findall(banner, log, flags=re.M | re.S)
+    ]
+
+
 def received_invites(peer: Sipp) -> dict[str, str]:
     """The INVITEs sipp received (retransmissions once), by Call-ID: the user part dialled."""
-    log = (peer.workdir / "messages.log").read_text(errors="replace")
     dialled: dict[str, str] = {}
-    for message in re.split(r"^-{5,}.*$", log, flags=re.MULTILINE):
-        if "message received" not in message:
-            continue  # what sipp sent
-        request = re.search(r"^\s*INVITE sip:([^@;>]+)@", message, flags=re.MULTILINE)
-        call_id = re.search(r"^\s*Call-ID:\s*(\S+)", message, flags=re.MULTILINE | re.IGNORECASE)
-        if request and call_id:
-            dialled[call_id.group(1)] = request.group(1)
+    for message in sipp_messages(peer):
+        request = re.match(r"INVITE sip:([^@;>]+)@", message.start_line)
+        call_id = message.header("Call-ID")
+        if message.received and request and call_id:
+            dialled[call_id] = request.group(1)
     return dialled

@@ -177,8 +177,11 @@ def record_closing(directory: Path) -> Path:
     return directory
 
 
-def write_config(tmp: Path, peer: Sipp) -> Path:
+def write_config(tmp: Path, peer: Sipp, *, ring_timeout: int = 3, recorded: bool = True) -> Path:
+    """callback.toml for a SIP dialer talking to ``peer``; ``recorded``: with the survey's
+    recorded closing prompt (a campaign that never speaks needs none)."""
     config = tmp / "callback.toml"
+    prompts = f'recorded_prompts = "{record_closing(tmp / "recorded")}"\n' if recorded else ""
     config.write_text(
         f"""\
 [dialers.sip]
@@ -187,22 +190,24 @@ bind_address = "{LOOPBACK}"
 sip_port = 0
 rtp_port = {free_udp_ports(16)}
 rtp_port_range = 16
-ring_timeout = 3
+ring_timeout = {ring_timeout}
 calls_per_second = 5.0
 max_concurrent = 4
 prompt_cache = "{tmp / "prompts"}"
-recorded_prompts = "{record_closing(tmp / "recorded")}"
-""",
+{prompts}""",
         encoding="utf-8",
     )
     return config
 
 
-def start_run(database_url: str, config: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_run(
+    database_url: str, config: Path, log: Path, now: str = NOW
+) -> subprocess.Popen[bytes]:
+    """`callback run` at ``now`` in a process of its own, its log in ``log``."""
     with log.open("wb") as stderr:
         return subprocess.Popen(
             [sys.executable, "-m", "callback", "--database", database_url, "--config",
-             str(config), "--now", NOW, "run", "--tick", "0.2"],
+             str(config), "--now", now, "run", "--tick", "0.2"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
             env={k: v for k, v in os.environ.items() if k not in outside_settings()},
         )  # fmt: skip

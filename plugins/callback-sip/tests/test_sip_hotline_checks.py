@@ -18,10 +18,6 @@ answered; a machine-answered hotline cannot be told apart here, and no test pret
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,7 +29,15 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from sqlalchemy.engine import Engine
-from test_sip_e2e import database, outside_settings, rows, stop_run, wait_for
+from test_sip_e2e import (
+    database,
+    outside_settings,
+    rows,
+    start_run,
+    stop_run,
+    wait_for,
+    write_config,
+)
 
 from callback.cli import cli
 from callback.db import create_engine
@@ -52,11 +56,10 @@ from callback.models import (
 from callback.synthetic import write_district
 
 from sipp_support import (
-    LOOPBACK,
     Sipp,
-    free_udp_ports,
     needs_sipp,
     received_invites,
+    sipp_messages,
     start_sipp,
     stop_sipp,
 )
@@ -140,36 +143,6 @@ def plan_checks(database_url: str, engine: Engine, tmp: Path) -> dict[str, str]:
     return {behaviour_of[row.name]: row.e164 for row in found}
 
 
-def write_config(tmp: Path, peer: Sipp) -> Path:
-    config = tmp / "callback.toml"
-    config.write_text(
-        f"""\
-[dialers.sip]
-server = "{peer.address}"
-bind_address = "{LOOPBACK}"
-sip_port = 0
-rtp_port = {free_udp_ports(16)}
-rtp_port_range = 16
-ring_timeout = {RING_TIMEOUT}
-calls_per_second = 5.0
-max_concurrent = 4
-prompt_cache = "{tmp / "prompts"}"
-""",
-        encoding="utf-8",
-    )
-    return config
-
-
-def start_run(database_url: str, config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as stderr:
-        return subprocess.Popen(
-            [sys.executable, "-m", "callback", "--database", database_url, "--config",
-             str(config), "--now", NOW, "run", "--tick", "0.2"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-            env={k: v for k, v in os.environ.items() if k not in outside_settings()},
-        )  # fmt: skip
-
-
 @dataclass
 class Checks:
     """What `callback run` left of the campaign, by the hotline's behaviour."""
@@ -238,8 +211,8 @@ def run_checks(url: str, engine: Engine, tmp: Path) -> Checks:
         return ended and bool(handed)
 
     try:
-        config = write_config(tmp, peer)
-        run = start_run(url, config, log)
+        config = write_config(tmp, peer, ring_timeout=RING_TIMEOUT, recorded=False)
+        run = start_run(url, config, log, now=NOW)
         try:
             wait_for(all_concluded, CAMPAIGN_TIMEOUT, report)
             # sipp exits once it has seen its calls through.
@@ -274,30 +247,16 @@ def run_checks(url: str, engine: Engine, tmp: Path) -> Checks:
 
 def held_seconds(peer: Sipp) -> dict[str, float]:
     """Seconds from the answer sipp sent to the BYE it received, by Call-ID, from its log."""
-    log = (peer.workdir / "messages.log").read_text(errors="replace")
     answered: dict[str, datetime] = {}
     held: dict[str, float] = {}
-    for stamp, message in re.findall(r"^-{5,} (\S+ \S+)$(.*?)(?=^-{5,}|\Z)", log, re.M | re.S):
-        at = datetime.fromisoformat(stamp)
-        call_id = _header(message, "Call-ID")
-        line = _first_line(message)
-        if "message sent" in message and line.startswith("SIP/2.0 200"):
-            if _header(message, "CSeq").endswith(" INVITE"):
-                answered.setdefault(call_id, at)
-        elif "message received" in message and line.startswith("BYE ") and call_id in answered:
-            held[call_id] = (at - answered[call_id]).total_seconds()
+    for message in sipp_messages(peer):
+        call_id, line = message.header("Call-ID"), message.start_line
+        if not message.received and line.startswith("SIP/2.0 200"):
+            if message.header("CSeq").endswith(" INVITE"):
+                answered.setdefault(call_id, message.at)
+        elif message.received and line.startswith("BYE ") and call_id in answered:
+            held[call_id] = (message.at - answered[call_id]).total_seconds()
     return held
-
-
-def _first_line(message: str) -> str:
-    """The request or status line of a message in sipp's log (below its banner line)."""
-    starts = ("SIP/2.0 ", "BYE ", "INVITE ", "ACK ", "CANCEL ")
-    return next((x.strip() for x in message.splitlines() if x.strip().startswith(starts)), "")
-
-
-def _header(message: str, name: str) -> str:
-    found = re.search(rf"^\s*{name}:\s*(.*?)\s*$", message, flags=re.M | re.I)
-    return found.group(1) if found else ""
 
 
 def _behaviour(numbers: dict[str, str], number: str) -> str:
