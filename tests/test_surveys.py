@@ -79,9 +79,10 @@ def consent() -> Script:
     return load_script(FIXTURES / "consent.toml")
 
 
-def walk(script: Script, state: SessionState, *inputs: str) -> SessionState:
+def walk(script: Script, state: SessionState, *inputs: str | None) -> SessionState:
+    """Type each of ``inputs``; None declines the question (拒答)."""
     for text in inputs:
-        state = answer(script, state, text)
+        state = decline(script, state) if text is None else answer(script, state, text)
     return state
 
 
@@ -898,16 +899,9 @@ def test_a_script_ending_on_a_refusal_is_refused_not_complete(consent: Script) -
     assert SessionState.from_json(state.to_json()) == state
 
 
-def _declining(script: Script, state: SessionState, *steps: str | None) -> SessionState:
-    """Walk ``steps``: a key is typed, None declines the question (拒答)."""
-    for step in steps:
-        state = decline(script, state) if step is None else answer(script, state, step)
-    return state
-
-
 def test_declining_every_rate_question_is_a_refusal_not_an_interview(service: Script) -> None:
     # The applicant, the right case, then 拒答 to both rate questions; the rest answered.
-    state = _declining(service, start(service, CASE), "1", "1", None, None, "2", "1", "1")
+    state = walk(service, start(service, CASE), "1", "1", None, None, "2", "1", "1")
     assert finished(state) and state.status is Status.REFUSED
     outcome = results(service, state)
     assert (outcome.complete, outcome.partial, outcome.refused) == (False, False, True)
@@ -916,13 +910,13 @@ def test_declining_every_rate_question_is_a_refusal_not_an_interview(service: Sc
 
 
 def test_declining_everything_put_to_the_respondent_is_a_refusal(service: Script) -> None:
-    state = _declining(service, start(service, CASE), None, None, None, None, None, None, None)
+    state = walk(service, start(service, CASE), None, None, None, None, None, None, None)
     assert (finished(state), state.status) == (True, Status.REFUSED)
     assert set(results(service, state).answers.values()) == {None}
 
 
 def test_one_rate_answered_among_declines_is_an_interview(service: Script) -> None:
-    state = _declining(service, start(service, CASE), "1", "1", None, "2", None, None, None)
+    state = walk(service, start(service, CASE), "1", "1", None, "2", None, None, None)
     outcome = results(service, state)
     assert (outcome.status, outcome.complete) == (Status.COMPLETE, True)
     assert outcome.rates == {"realised": None, "satisfied": True}  # 拒答 stays out of its rate
@@ -931,7 +925,7 @@ def test_one_rate_answered_among_declines_is_an_interview(service: Script) -> No
 def test_a_refusal_by_declines_gets_no_rate_from_skip_logic(consent: Script) -> None:
     # 拒答 to the identity and to trips: skip logic then passes satisfaction by, whose
     # if_skipped would count an interview as satisfied. No interview, no rate.
-    outcome = results(consent, _declining(consent, start(consent, CASE), None, "1", None))
+    outcome = results(consent, walk(consent, start(consent, CASE), None, "1", None))
     assert (outcome.status, outcome.rates) == (
         Status.REFUSED,
         {"realised": None, "satisfied": None},
@@ -940,14 +934,14 @@ def test_a_refusal_by_declines_gets_no_rate_from_skip_logic(consent: Script) -> 
 
 def test_where_no_rate_question_was_asked_any_answer_makes_the_interview(hotline: Script) -> None:
     # Not answered: the path passes answered_by (the 接通率 question) by, notes left blank.
-    state = _declining(hotline, start(hotline, Context(unit="某局")), "2", None)
+    state = walk(hotline, start(hotline, Context(unit="某局")), "2", None)
     outcome = results(hotline, state)
     assert (outcome.status, outcome.rates["connected"]) == (Status.COMPLETE, False)
     assert "answered_by" not in outcome.answers
 
 
 def test_a_session_saved_as_complete_with_everything_declined_is_refused(service: Script) -> None:
-    state = _declining(service, start(service, CASE), "1", "1", None, None, None, None, None)
+    state = walk(service, start(service, CASE), "1", "1", None, None, None, None, None)
     saved = dataclasses.replace(state, status=Status.COMPLETE)  # as earlier versions saved it
     outcome = results(service, SessionState.from_json(saved.to_json()))
     assert (outcome.status, outcome.complete) == (Status.REFUSED, False)
