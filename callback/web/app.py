@@ -182,7 +182,8 @@ def create_app(
 
     async def twilio_voice(request: Request) -> Response:
         attempt_id, hooks, form = await _verified(request, services, "CallSid")
-        return await _twiml(db.run(hooks.voice, attempt_id, form), hooks, attempt_id)
+        query = request.query_params
+        return await _twiml(db.run(hooks.voice, attempt_id, form, query), hooks, attempt_id)
 
     async def twilio_gather(request: Request) -> Response:
         attempt_id, hooks, form = await _verified(request, services, "CallSid")
@@ -191,7 +192,8 @@ def create_app(
 
     async def twilio_status(request: Request) -> Response:
         attempt_id, hooks, form = await _verified(request, services, "CallSid", "CallStatus")
-        hang_up = await db.run(hooks.callback, "status", attempt_id, form)
+        query = request.query_params
+        hang_up = await db.run(hooks.callback, "status", attempt_id, form, query)
         return _no_content(hang_up)
 
     async def twilio_amd(request: Request) -> Response:
@@ -301,6 +303,11 @@ def _operations() -> dict[str, Operation]:
         )
     }
     tags = ("twilio",)
+    no_detection = {
+        "machine_detection": "`off` when the dialer placed the call without answering machine "
+        "detection (turned off, or an extension to key): no verdict will come, so an answer "
+        "is one the dialer cannot tell a person from a machine on."
+    }
     ops = [
         ("health", Operation(
             "get", "/health", "health", "Check that the database answers and is current.",
@@ -319,7 +326,7 @@ def _operations() -> dict[str, Operation]:
             "detection says so) and answers the first turn of the attempt's survey session. A "
             "retry gets the same turn.",
             tags, (*call, Field("AnsweredBy", "human, machine_start, … (with detection)")),
-            responses={**twiml_ok, **refused}, signed=True,
+            query=no_detection, responses={**twiml_ok, **refused}, signed=True,
         )),
         ("twilio_gather", Operation(
             "post", "/twilio/gather/{attempt_id}", "twilio_gather",
@@ -346,6 +353,7 @@ def _operations() -> dict[str, Operation]:
              Field("SequenceNumber", "Order in which Twilio sent the callbacks."),
              Field("SipResponseCode", "The carrier's SIP answer."),
              Field("AnsweredBy", "With answering machine detection.")),
+            query=no_detection,
             responses={204: ("Recorded (or ignored, for unknown attempts).", ""), **refused},
             signed=True,
         )),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -89,9 +89,11 @@ class TwilioWebhooks:
 
     # -- webhooks ----------------------------------------------------------------------------
 
-    def voice(self, attempt_id: int, form: Form) -> str:
-        """The callee answered: report it, open the session, return the first turn."""
-        self._report("voice", attempt_id, form)
+    def voice(self, attempt_id: int, form: Form, query: Mapping[str, str] | None = None) -> str:
+        """The callee answered: report it, open the session, return the first turn.
+
+        ``query`` is the URL's query, as for ``callback``."""
+        self._report("voice", attempt_id, form, query)
         return self.render(self.sessions.begin(attempt_id), attempt_id)
 
     def gather(self, attempt_id: int, at: str | None, form: Form) -> str:
@@ -100,9 +102,12 @@ class TwilioWebhooks:
         speech = first(form, "SpeechResult")
         return self.render(self.sessions.reply(attempt_id, at, digits, speech), attempt_id)
 
-    def callback(self, kind: str, attempt_id: int, form: Form) -> Callable[[], None] | None:
+    def callback(
+        self, kind: str, attempt_id: int, form: Form, query: Mapping[str, str] | None = None
+    ) -> Callable[[], None] | None:
         """A status or AMD callback: only events, no TwiML. Returns the hang-up to do once
-        Twilio has its answer, when the call has nothing more to give.
+        Twilio has its answer, when the call has nothing more to give. ``query`` is the
+        URL's query: the dialer wrote there how it placed the call.
 
         Twilio keeps a call that a machine answered until someone ends it, and the survey
         would play to the voicemail; a hotline check by machine has all it came for once
@@ -110,7 +115,7 @@ class TwilioWebhooks:
         is a request to Twilio: the app makes it after answering, off the event loop, so a
         slow API never holds the webhooks up.
         """
-        events = self._events(kind, attempt_id, form)
+        events = self._events(kind, attempt_id, form, query)
         verdict = self._verdict(attempt_id, events)
         if verdict is None:
             self._apply(events)
@@ -142,11 +147,15 @@ class TwilioWebhooks:
                 return event
         return None
 
-    def _report(self, kind: str, attempt_id: int, form: Form) -> None:
-        self._apply(self._events(kind, attempt_id, form))
+    def _report(
+        self, kind: str, attempt_id: int, form: Form, query: Mapping[str, str] | None
+    ) -> None:
+        self._apply(self._events(kind, attempt_id, form, query))
 
-    def _events(self, kind: str, attempt_id: int, form: Form) -> list[CallEvent]:
-        return self.dialer.webhook_events(kind, attempt_id, form)
+    def _events(
+        self, kind: str, attempt_id: int, form: Form, query: Mapping[str, str] | None
+    ) -> list[CallEvent]:
+        return self.dialer.webhook_events(kind, attempt_id, form, query)
 
     def _apply(self, events: list[CallEvent]) -> None:
         # The plugin's mapping, applied by the core's CallHandler: repeated or late events

@@ -61,6 +61,12 @@ REMEMBERED_CALLS = 10_000
 #: Updating a call that already ended: Twilio says 21220 "invalid call state".
 INVALID_CALL_STATE = 21220
 
+#: The query our voice and status URLs carry when the call was placed without answering
+#: machine detection. No verdict will come for such a call, and the web app that reads its
+#: webhooks may be another process, with no way to know how the call was placed; the URL is
+#: the call's own record of it (and Twilio signs it with the rest).
+NO_DETECTION = "machine_detection=off"
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -149,12 +155,16 @@ class TwilioDialer(Dialer):
     def call_params(self, call: CallRequest) -> dict[str, Any]:
         """Return the keyword arguments of ``client.calls.create`` for ``call``."""
         c = self.config
+        # Not with an extension: the switchboard's recorded greeting would be taken for a
+        # voicemail.
+        detects = c.machine_detection != "off" and not call.extension
+        query = "" if detects else NO_DETECTION
         params: dict[str, Any] = {
             "to": call.to,
             "from_": call.caller_id or c.from_number,
-            "url": c.webhook_url("voice", call.attempt_id),
+            "url": c.webhook_url("voice", call.attempt_id, query),
             "method": "POST",
-            "status_callback": c.webhook_url("status", call.attempt_id),
+            "status_callback": c.webhook_url("status", call.attempt_id, query),
             "status_callback_method": "POST",
             "status_callback_event": list(STATUS_CALLBACK_EVENTS),
             # Twilio may let it ring about 5 s longer than asked (Calls resource, Timeout).
@@ -162,10 +172,9 @@ class TwilioDialer(Dialer):
         }
         if call.extension:
             params["send_digits"] = c.extension_pause + call.extension
-        elif c.machine_detection != "off":
-            # Not with an extension: the switchboard's recorded greeting would be taken for a
-            # voicemail. Asynchronous, so the first prompt plays while detection listens and
-            # the verdict comes to /twilio/amd/<id> instead of delaying the voice webhook.
+        if detects:
+            # Asynchronous, so the first prompt plays while detection listens and the verdict
+            # comes to /twilio/amd/<id> instead of delaying the voice webhook.
             params["machine_detection"] = c.machine_detection
             params["async_amd"] = "true"
             params["async_amd_status_callback"] = c.webhook_url("amd", call.attempt_id)
@@ -270,16 +279,22 @@ class TwilioDialer(Dialer):
         )
 
     def webhook_events(
-        self, path_kind: str, attempt_id: int, params: Mapping[str, Any]
+        self,
+        path_kind: str,
+        attempt_id: int,
+        params: Mapping[str, Any],
+        query: Mapping[str, Any] | None = None,
     ) -> list[CallEvent]:
         """The CallEvents one (already verified) webhook reports, stamped now.
 
-        ``events_from_webhook`` with what only the dialer knows: with detection turned off,
-        an answer will never get a verdict, so it comes as "cannot tell" at once rather than
-        as "not yet" (a hotline check by machine would otherwise wait for one).
+        ``events_from_webhook`` with what only the dialer knows: for a call placed without
+        detection (turned off, or an extension to key; ``query`` is the webhook URL's, which
+        says so), an answer will never get a verdict, so it comes as "cannot tell" at once
+        rather than as "not yet" (a hotline check by machine would otherwise wait for one).
         """
         events = events_from_webhook(path_kind, params, attempt_id, self.clock())
-        if self.config.machine_detection != "off":
+        detected = self.config.machine_detection != "off" and not _no_detection(query)
+        if detected:
             return events
         return [
             dataclasses.replace(event, answered_by=ANSWERED_BY_UNKNOWN)
@@ -294,15 +309,17 @@ class TwilioDialer(Dialer):
         attempt_id: int,
         params: Mapping[str, Any],
         conversation: Conversation | None = None,
+        query: Mapping[str, Any] | None = None,
     ) -> str | None:
         """Answer one (already verified) webhook: report its events, return TwiML or None.
 
         ``voice`` begins the survey and ``gather`` replies with the caller's input (``Digits``
         and ``SpeechResult``; both absent after silence); both return TwiML. ``status`` and
         ``amd`` only report events and return None (answer 204). Without a conversation
-        (e.g. the attempt is unknown), voice and gather get the goodbye.
+        (e.g. the attempt is unknown), voice and gather get the goodbye. ``query`` is the
+        webhook URL's query (see ``webhook_events``).
         """
-        for event in self.webhook_events(path_kind, attempt_id, params):
+        for event in self.webhook_events(path_kind, attempt_id, params, query):
             self.events(event)
         if path_kind not in ("voice", "gather"):
             return None
@@ -384,6 +401,12 @@ class TwilioDialer(Dialer):
             DEFAULT_RETRY_AFTER_5XX,
             maybe_placed=maybe_placed,
         )
+
+
+def _no_detection(query: Mapping[str, Any] | None) -> bool:
+    """True when a webhook URL's query says its call was placed without detection."""
+    name, value = NO_DETECTION.split("=")
+    return query is not None and _param(query, name) == value
 
 
 def _refused(exc: Exception) -> bool:

@@ -157,6 +157,8 @@ class TwilioSettings:
             http_timeout=float(number("http_timeout", 10.0, 0.1, 600)),
         )
 
-    def webhook_url(self, kind: str, attempt_id: int) -> str:
-        """Return the public URL of one of our webhooks: voice, gather, status or amd."""
-        return f"{self.public_base_url}/twilio/{kind}/{attempt_id}"
+    def webhook_url(self, kind: str, attempt_id: int, query: str = "") -> str:
+        """Return the public URL of one of our webhooks: voice, gather, status or amd;
+        ``query`` (already encoded, e.g. ``NO_DETECTION``) is added after a ``?``."""
+        url = f"{self.public_base_url}/twilio/{kind}/{attempt_id}"
+        return f"{url}?{query}" if query else url

@@ -93,6 +93,9 @@ def test_an_extension_is_keyed_after_a_pause_and_skips_machine_detection(
     assert request.param("SendDigits") == "ww8001"
     assert request.param("MachineDetection") is None
     assert request.param("AsyncAmd") is None
+    # No verdict will come, and the webhooks' URLs say so (see test_webhooks).
+    assert request.param("Url") == f"{PUBLIC}/twilio/voice/7?machine_detection=off"
+    assert request.param("StatusCallback") == f"{PUBLIC}/twilio/status/7?machine_detection=off"
 
 
 def test_the_call_requests_caller_id_wins_over_the_settings(
@@ -115,6 +118,7 @@ def test_machine_detection_can_be_turned_off(api: FakeTwilioAPI) -> None:
     request = api.created_params(sid)
     assert request.param("MachineDetection") is None
     assert request.param("AsyncAmdStatusCallback") is None
+    assert request.param("Url") == f"{PUBLIC}/twilio/voice/7?machine_detection=off"
 
 
 def test_detect_message_end_and_its_timeout_are_passed_on(api: FakeTwilioAPI) -> None:

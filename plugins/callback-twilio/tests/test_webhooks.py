@@ -71,11 +71,13 @@ class App:
         self.conversation = conversation
 
     def handle(self, path: str, params: dict[str, str], signature: str | None) -> tuple[int, str]:
-        url = public_url(self.dialer.config.public_base_url, path)
+        parts = urlsplit(path)
+        url = public_url(self.dialer.config.public_base_url, parts.path, parts.query)
         if not self.dialer.verify(url, params, signature):
             return 403, "bad signature"
-        _, _, kind, attempt = urlsplit(path).path.split("/")
-        twiml = self.dialer.handle_webhook(kind, int(attempt), params, self.conversation)
+        _, _, kind, attempt = parts.path.split("/")
+        query = {name: values[0] for name, values in parse_qs(parts.query).items()}
+        twiml = self.dialer.handle_webhook(kind, int(attempt), params, self.conversation, query)
         return (204, "") if twiml is None else (200, twiml)
 
     def send(self, request: WebhookRequest) -> str:
@@ -84,9 +86,11 @@ class App:
         return body
 
 
-def phone_for(api: FakeTwilioAPI, dialer: TwilioDialer, attempt_id: int = 7) -> TwilioPhone:
+def phone_for(
+    api: FakeTwilioAPI, dialer: TwilioDialer, attempt_id: int = 7, **call: Any
+) -> TwilioPhone:
     """Start a call through the dialer and return Twilio's side of it."""
-    sid = dialer.start(CallRequest(attempt_id, "+8613800000001"))
+    sid = dialer.start(CallRequest(attempt_id, "+8613800000001", **call))
     return api.phone(sid)
 
 
@@ -202,6 +206,38 @@ def test_an_answer_waits_for_detection_only_when_detection_was_asked_for(
         assert app.handle(request.path, request.params, request.signature) == (204, "")
     answers = [e for e in off if e.kind is EventKind.ANSWERED]
     assert [e.answered_by for e in answers] == [ANSWERED_BY_UNKNOWN] * 2
+
+
+def test_an_answer_after_keying_an_extension_is_one_nobody_can_tell(
+    api: FakeTwilioAPI, dialer: TwilioDialer, events: list[CallEvent]
+) -> None:
+    # Detection is on, but not for a call that keys an extension; the web app may be another
+    # process than the one that placed the call, so the call's URLs must say so.
+    phone = phone_for(api, dialer, extension="8001")
+    assert phone.voice_url.endswith("/twilio/voice/7?machine_detection=off")
+    assert phone.amd_url is None
+    events.clear()
+    app = App(dialer, TwoQuestions())
+    app.send(phone.voice())
+    request = phone.status("in-progress")
+    assert app.handle(request.path, request.params, request.signature) == (204, "")
+    answers = [e for e in events if e.kind is EventKind.ANSWERED]
+    assert [e.answered_by for e in answers] == [ANSWERED_BY_UNKNOWN] * 2
+    # Only what the URL says counts: another value, or none, waits for a verdict as before.
+    params = phone.voice().params
+    for query in ({"machine_detection": "on"}, None):
+        assert [e.answered_by for e in dialer.webhook_events("voice", 7, params, query)] == [None]
+
+
+def test_the_no_detection_query_is_signed_with_the_url(
+    api: FakeTwilioAPI, dialer: TwilioDialer, events: list[CallEvent]
+) -> None:
+    # Anyone who could add "?machine_detection=off" to a signed request could have a check
+    # handed off; Twilio signs the whole URL, so a request with it added is refused.
+    phone = phone_for(api, dialer)
+    request = phone.voice()
+    forged = request.path + "?machine_detection=off"
+    assert App(dialer, TwoQuestions()).handle(forged, request.params, request.signature)[0] == 403
 
 
 def test_a_failed_call_to_a_nonexistent_number_is_a_wrong_number(
