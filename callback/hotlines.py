@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from callback.db import immediate
-from callback.dnc import DoNotCallError, normalise
 from callback.errors import CallbackError, ImportFileError
 from callback.models import AuditEntry, Hotline, Unit, table
+from callback.phones import PhoneParser
 from callback.sources import read_text
 
 hotlines_t, units_t, audit_t = table(Hotline), table(Unit), table(AuditEntry)
@@ -32,6 +32,7 @@ class Listed:
     id: int
     unit: str
     e164: str
+    extension: str | None
     label: str | None
     active: bool
 
@@ -43,47 +44,70 @@ def _unit_id(conn: Connection, unit: str) -> int:
     return int(found)
 
 
-def _number(number: str, area_code: str) -> str:
-    try:
-        return normalise(number, area_code)
-    except DoNotCallError as exc:
-        raise HotlineError(str(exc).replace("callback can block", "of a hotline")) from None
+def _number(number: str, area_code: str) -> tuple[str, str | None]:
+    """(E.164, extension) of a number as published, or a HotlineError saying why not."""
+    phone = PhoneParser(area_code).parse_published(number)
+    if phone.e164 is None:
+        raise HotlineError(f"{number!r} is not a telephone number of a hotline ({phone.reason})")
+    return phone.e164, phone.extension
 
 
 def _add(
     conn: Connection,
     unit: str,
-    e164: str,
+    number: tuple[str, str | None],
     label: str | None,
     actor: str,
     now: datetime,
 ) -> bool:
-    """Add or reactivate one hotline inside the caller's transaction; False if already active."""
+    """Add or reactivate one hotline inside the caller's transaction; False if already active.
+
+    A unit lists a number once: the same number with another extension while it is active
+    is an error (deactivate it first); reactivating a number takes the extension given now.
+    """
+    e164, extension = number
     unit_id = _unit_id(conn, unit)
     row = conn.execute(
         sa.select(hotlines_t).where(hotlines_t.c.unit_id == unit_id, hotlines_t.c.e164 == e164)
     ).first()
     if row is not None and row.active:
-        return False
+        if row.extension == extension:
+            return False
+        raise HotlineError(
+            f"{unit} already lists {e164} as hotline {row.id} with "
+            f"{_extension(row.extension)}, not {_extension(extension)}: deactivate hotline "
+            f"{row.id} first, then add the number as now published"
+        )
+    after = {"unit": unit, "e164": e164, "extension": extension, "active": True}
     if row is None:
         hotline_id = conn.execute(
             sa.insert(hotlines_t)
-            .values(unit_id=unit_id, e164=e164, label=label, active=True, created_at=now)
+            .values(
+                unit_id=unit_id, e164=e164, extension=extension, label=label, active=True,
+                created_at=now,
+            )
             .returning(hotlines_t.c.id)
-        ).scalar_one()
+        ).scalar_one()  # fmt: skip
         before: dict[str, Any] | None = None  # a creation (SQL NULL)
     else:
         hotline_id = row.id
-        conn.execute(sa.update(hotlines_t).where(hotlines_t.c.id == row.id).values(active=True))
-        before = {"active": False}
+        conn.execute(
+            sa.update(hotlines_t)
+            .where(hotlines_t.c.id == row.id)
+            .values(active=True, extension=extension)
+        )
+        before = {"active": False, "extension": row.extension}
     conn.execute(
         sa.insert(audit_t).values(
             at=now, actor=actor, action="hotline.add", entity="hotlines", entity_id=hotline_id,
-            before=before, after={"unit": unit, "e164": e164, "active": True},
-            reason="published consultation hotline",
+            before=before, after=after, reason="published consultation hotline",
         )
     )  # fmt: skip
     return True
+
+
+def _extension(extension: str | None) -> str:
+    return f"extension {extension}" if extension else "no extension"
 
 
 def add(
@@ -96,9 +120,9 @@ def add(
     area_code: str = "0571",
 ) -> bool:
     """Add a unit's hotline (as typed); False when it is already listed and active. Audited."""
-    e164 = _number(number, area_code)
+    found = _number(number, area_code)
     with immediate(engine) as conn:
-        return _add(conn, unit, e164, label, actor, now)
+        return _add(conn, unit, found, label, actor, now)
 
 
 def import_file(
@@ -122,8 +146,8 @@ def import_file(
                 raise ImportFileError(str(path), "expected: unit, number[, label]", row=line)
             label = cells[2] if len(cells) > 2 and cells[2] else None
             try:
-                e164 = _number(cells[1], area_code)
-                if _add(conn, cells[0], e164, label, actor, now):
+                found = _number(cells[1], area_code)
+                if _add(conn, cells[0], found, label, actor, now):
                     added += 1
                 else:
                     present += 1
@@ -160,4 +184,7 @@ def listed(engine: Engine, include_inactive: bool = False) -> list[Listed]:
     if not include_inactive:
         query = query.where(hotlines_t.c.active.is_(True))
     with engine.connect() as conn:
-        return [Listed(r.id, r.unit, r.e164, r.label, r.active) for r in conn.execute(query)]
+        return [
+            Listed(r.id, r.unit, r.e164, r.extension, r.label, r.active)
+            for r in conn.execute(query)
+        ]

@@ -21,12 +21,16 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import phonenumbers
-from phonenumbers import PhoneNumberType
+from phonenumbers import PhoneNumberType, shortnumberinfo
 
 from callback.models import PhoneKind, Validity
 
 REGION = "CN"
 COUNTRY_CODE = "+86"
+#: China's emergency and rescue numbers beyond phonenumbers' list (110, 119, 120): traffic
+#: police, the international emergency number, Beijing's ambulance, SMS police, forest fire
+#: and sea rescue. None is ever a hotline to spot-check.
+EMERGENCY = frozenset({"110", "112", "119", "120", "122", "999", "12110", "12119", "12395"})
 
 
 class Phone(NamedTuple):
@@ -167,6 +171,46 @@ class PhoneParser:
             return fast
         return _slow(raw, national, extension)
 
+    def parse_published(self, text: str) -> Phone:
+        """One number as a unit publishes it for the public to call (a hotline).
+
+        Anything ``parse_one`` finds valid (a landline, a mobile, a 400 or 95xxx line), or a
+        short service number (12345, 12366, 96xxx) written with or without its city's area
+        code: it becomes the area code and the number (12345 → +8657112345), which is what
+        dialling 0571 12345 reaches from anywhere in China. An extension is kept. Emergency
+        numbers (110, 119, 120, 122) are refused, with an area code or without.
+        """
+        cleaned = unicodedata.normalize("NFKC", text).strip()
+        if len(_split(cleaned)) > 1:
+            reason = "more than one number: list each on its own"
+            return Phone(cleaned, None, None, None, Validity.INVALID.value, reason)
+        body, extension = cleaned, None
+        match = _EXTENSION.search(body)
+        if match:
+            body, extension = body[: match.start()], match.group(1)
+        area, short = self._area_split(_national(_KEEP.sub("", body)) or "")
+        if short in EMERGENCY or (short and shortnumberinfo.is_emergency_number(short, REGION)):
+            reason = "an emergency number, which callback never calls"
+            return Phone(cleaned, None, None, extension, Validity.INVALID.value, reason)
+        phone = self.parse_one(cleaned)
+        if phone.e164 is not None or area is None or not _is_short_service(short):
+            return phone
+        return Phone(cleaned, COUNTRY_CODE + area[1:] + short, _OTHER_KIND, extension, _VALID)
+
+    def _area_split(self, digits: str) -> tuple[str | None, str]:
+        """(area code, the rest) of digits that may begin with one; the default area code
+        when they do not, None when what they begin with is no area code."""
+        if not digits.startswith("0"):
+            return self.default_area_code, digits
+        # 010 and 020-029 are three digits long, every other area code four.
+        size = 3 if digits[1:2] in ("1", "2") else 4
+        area, rest = digits[:size], digits[size:]
+        # A real area code is one a landline can be behind (0000 and 0999 are not).
+        landlines = (area + "6" + "2" * n for n in (6, 7))
+        if any(self._fixed.matches(n[1:]) and self._general.matches(n[1:]) for n in landlines):
+            return area, rest
+        return None, rest
+
     def _complete(self, national: str | None) -> str | None:
         """Put the default area code in front of a local landline typed without it."""
         if national is not None and 7 <= len(national) <= 8 and national[0] in "23456789":
@@ -186,6 +230,17 @@ class PhoneParser:
         return None
 
 
+def _is_short_service(digits: str) -> bool:
+    """True for a short number of a Chinese service (12345, 12366, 96345, 95588)."""
+    if not 3 <= len(digits) <= 6 or not digits.isdigit() or digits.startswith("0"):
+        return False
+    try:
+        number = phonenumbers.parse(digits, REGION)
+    except phonenumbers.NumberParseException:
+        return False
+    return bool(shortnumberinfo.is_valid_short_number_for_region(number, REGION))
+
+
 def _exclusive(general: _Desc, wanted: _Desc, excluded: list[str]) -> re.Pattern[str]:
     """Match what ``wanted`` and ``general`` match and none of ``excluded`` does."""
     return re.compile(
@@ -199,8 +254,9 @@ def _split(text: str) -> list[str]:
     result: list[str] = []
     for part in parts:
         tokens = part.split()
-        # "13812345678 13987654321" is two numbers; "0571 8765 4321" is one.
-        if len(tokens) > 1 and all(len(_KEEP.sub("", t)) >= 7 for t in tokens):
+        # "13812345678 13987654321" is two numbers; "0571 8765 4321" is one, and so is
+        # "0571-8765 4321转8001" (an extension is no part of the number's length).
+        if len(tokens) > 1 and all(len(_KEEP.sub("", _EXTENSION.sub("", t))) >= 7 for t in tokens):
             result.extend(tokens)
         else:
             result.append(part)

@@ -69,8 +69,11 @@ def test_a_landline_typed_with_dashes_takes_the_default_area_code(run):
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "Added."
     assert listed(run) == [
-        {"id": 1, "unit": "区民政局", "e164": "+8657187654321", "label": "办事咨询", "active": True}
-    ]
+        {
+            "id": 1, "unit": "区民政局", "e164": "+8657187654321", "extension": None,
+            "label": "办事咨询", "active": True,
+        }
+    ]  # fmt: skip
 
 
 def test_the_default_area_code_comes_from_the_settings(run, tmp_path):
@@ -114,7 +117,9 @@ def test_adding_is_audited_with_actor_and_after(run, engine):
     assert (entry.action, entry.actor, entry.at) == ("hotline.add", "tester", NOW)
     assert entry.entity_id == listed(run)[0]["id"]
     assert entry.before is None
-    assert entry.after == {"unit": "区民政局", "e164": "+8657187654321", "active": True}
+    assert entry.after == {
+        "unit": "区民政局", "e164": "+8657187654321", "extension": None, "active": True,
+    }  # fmt: skip
 
 
 def test_a_new_hotline_is_audited_with_sql_null_before_as_other_creations(units, engine, tmp_path):
@@ -251,7 +256,91 @@ def test_adding_a_deactivated_hotline_again_reactivates_it(run, engine):
     assert [(h["id"], h["active"]) for h in listed(run)] == [(hotline_id, True)]
     entry = audit(engine)[-1]
     assert (entry.action, entry.entity_id) == ("hotline.add", hotline_id)
-    assert (entry.before, entry.after["active"]) == ({"active": False}, True)
+    assert entry.before == {"active": False, "extension": None}
+    assert entry.after["active"] is True
+
+
+# -- numbers as units publish them -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("published", "e164", "extension"),
+    [
+        ("0571-8800 1111转8001", "+8657188001111", "8001"),
+        ("057188001111-8001", "+8657188001111", "8001"),
+        ("12345", "+8657112345", None),  # the city's 12345: the default area code's
+        ("12366转2", "+8657112366", "2"),  # a menu choice keyed after the answer
+        ("0574-12345", "+8657412345", None),  # another city's, as written
+        ("+86 571 96345", "+8657196345", None),
+        ("４００８１２３１２３", "+864008123123", None),  # full-width, from a web page
+    ],
+)
+def test_a_number_is_listed_as_published_with_its_extension(run, published, e164, extension):
+    result = run("add", "区民政局", published)
+    assert result.exit_code == 0, result.output
+    [hotline] = listed(run)
+    assert (hotline["e164"], hotline["extension"]) == (e164, extension)
+
+
+def test_the_list_shows_the_extension(run):
+    assert run("add", "区民政局", "0571-8800 1111转8001").exit_code == 0
+    output = run("list").output
+    header, *_, row = output.splitlines()
+    assert "extension" in header and "+8657188001111" in row and "8001" in row
+
+
+@pytest.mark.parametrize("emergency", ["110", "0571-119", "120", "122转1"])
+def test_an_emergency_number_is_never_a_hotline(run, engine, emergency):
+    result = run("add", "区民政局", emergency)
+    assert result.exit_code == 1
+    assert "an emergency number" in one_line_error(result)
+    assert table_rows(engine, "hotlines") == []
+
+
+@pytest.mark.parametrize(
+    ("published", "why"),
+    [
+        ("0000-12345", "not a valid Chinese telephone number"),  # no real area code before it
+        ("0571-88001111/12345", "more than one number: list each on its own"),
+    ],
+)
+def test_a_number_no_hotline_can_have_is_refused(run, engine, published, why):
+    result = run("add", "区民政局", published)
+    assert result.exit_code == 1
+    message = one_line_error(result)
+    assert f"{published!r} is not a telephone number of a hotline ({why})" in message
+    assert table_rows(engine, "hotlines") == []
+
+
+def test_the_same_number_with_another_extension_is_refused_while_listed(run, engine):
+    assert run("add", "区民政局", "0571-8800 1111转8001").exit_code == 0
+    assert run("add", "区民政局", "0571-8800 1111 转 8001").output.strip() == "Already listed."
+    result = run("add", "区民政局", "0571-8800 1111转8002")
+    assert result.exit_code == 1
+    message = one_line_error(result)
+    assert (
+        "with extension 8001, not extension 8002" in message and "deactivate hotline 1" in message
+    )
+    assert [h["extension"] for h in listed(run)] == ["8001"] and len(audit(engine)) == 1
+
+
+def test_reactivating_a_number_takes_the_extension_published_now(run, engine):
+    assert run("add", "区民政局", "0571-8800 1111转8001").exit_code == 0
+    assert run("deactivate", "1", "--reason", "extension changed").exit_code == 0
+    assert run("add", "区民政局", "0571-8800 1111转8002").output.strip() == "Added."
+    assert [(h["id"], h["extension"], h["active"]) for h in listed(run)] == [(1, "8002", True)]
+    entry = audit(engine)[-1]
+    assert entry.before == {"active": False, "extension": "8001"}
+    assert (entry.after["extension"], entry.after["active"]) == ("8002", True)
+
+
+def test_an_import_with_one_number_under_two_extensions_names_the_row(run, engine, tmp_path):
+    path = write(tmp_path / "h.csv", "区民政局,0571-88001111转8001\n区民政局,0571-88001111转8002\n")
+    result = run("import", str(path))
+    assert result.exit_code == 1
+    message = one_line_error(result)
+    assert "h.csv" in message and "row 2" in message and "extension 8001" in message
+    assert table_rows(engine, "hotlines") == []
 
 
 def test_list_of_no_hotlines_is_empty(run):

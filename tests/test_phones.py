@@ -57,6 +57,7 @@ def test_valid_numbers_in_every_shape(text: str, e164: str, kind: str) -> None:
     [
         ("0571-87654321-8001", "8001"),
         ("0571-87654321转8001", "8001"),
+        ("0571-8765 4321转8001", "8001"),  # a space inside the number, an extension after it
         ("87654321转123", "123"),
         ("0571 8765 4321 ext. 12", "12"),
         ("0571-87654321 x 55", "55"),
@@ -149,6 +150,19 @@ messy = st.text("0123456789+-/ 、,转x()#", max_size=30)
 @given(st.one_of(mobile_like, landline_like, digits, messy))
 def test_fast_path_agrees_with_phonenumbers(text: str) -> None:
     assert parser.parse_cell(text) == reference.parse_cell(text)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(mobile_like, landline_like, digits, messy))
+def test_a_published_number_is_read_as_a_cell_of_one_number_is(text: str) -> None:
+    # parse_published only adds short service numbers and refuses emergency ones: a number
+    # a cell holds alone is the same number published.
+    found = parser.parse_cell(text)
+    published = parser.parse_published(text)
+    if len(found) == 1 and found[0].e164 is not None:
+        assert (published.e164, published.extension) == (found[0].e164, found[0].extension)
+    if published.e164 is not None and published.e164 not in {p.e164 for p in found}:
+        assert published.kind == "other" and len(published.e164) <= 3 + 4 + 6
 
 
 @settings(max_examples=3000, deadline=None)

@@ -22,9 +22,15 @@ def hotlines() -> None:
 def add(app: AppContext, unit: str, number: str, label: str | None) -> None:
     """Add UNIT's hotline NUMBER (as published; landlines take the default area code).
 
+    An extension is kept and keyed after the answer ("0571-8765 4321转8001"); a short
+    service number (12345, 12366, 96xxx) is the city's: the default area code's, or the
+    one written before it.
+
     \b
-    Example:
+    Examples:
       callback hotlines add 区市场监管局 "0571-8765 4321" --label 办事咨询
+      callback hotlines add 区民政局 "0571-8800 1111转8001"
+      callback hotlines add 区税务局 12366
     """
     settings = app.settings
     added = hotlines_.add(
@@ -65,5 +71,8 @@ def list_(app: AppContext, include_inactive: bool, as_json: bool) -> None:
     if as_json:
         echo_json([vars(h) for h in found])
         return
-    rows = [(h.id, h.unit, h.e164, h.label or "", "yes" if h.active else "no") for h in found]
-    click.echo(table(["id", "unit", "number", "label", "active"], rows))
+    rows = [
+        (h.id, h.unit, h.e164, h.extension or "", h.label or "", "yes" if h.active else "no")
+        for h in found
+    ]
+    click.echo(table(["id", "unit", "number", "extension", "label", "active"], rows))

@@ -75,6 +75,8 @@ class Hotline(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"))
     e164: Mapped[str] = mapped_column(sa.String(20))
+    #: Keyed after the answer (DTMF), as published: 0571-8800 1111 转 8001.
+    extension: Mapped[str | None] = mapped_column(sa.String(10))
     label: Mapped[str | None] = mapped_column(sa.String(100))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
