@@ -43,7 +43,10 @@ from callback.errors import CallbackError
 from callback.models import (
     AttemptState,
     CampaignStatus,
+    Contact,
+    Hotline,
     QueueState,
+    table,
 )
 from callback.queues import (
     NOT_PLACED,
@@ -71,6 +74,7 @@ from callback.rules import (
 
 log = logging.getLogger(__name__)
 q = items_t.c
+contacts_t, hotlines_t = table(Contact), table(Hotline)
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,25 @@ def next_number(engine: Engine, claim: Claim, now: datetime) -> str | None:
         ).one()
         history = load_histories(conn, [item])[item.id].history
     return decide(_rules(item), history, now).number
+
+
+def extension_of(engine: Engine, claim: Claim, number: str) -> str | None:
+    """The extension to key after ``number`` answers, for a claimed item: the case's current
+    contact's (0571-8800 1111 转 8001 in the frame) or the hotline's, as published."""
+    if claim.case_id is not None:
+        query = sa.select(contacts_t.c.extension).where(
+            contacts_t.c.case_id == claim.case_id,
+            contacts_t.c.e164 == number,
+            contacts_t.c.superseded_at.is_(None),
+        )
+    elif claim.hotline_id is not None:
+        query = sa.select(hotlines_t.c.extension).where(
+            hotlines_t.c.id == claim.hotline_id, hotlines_t.c.e164 == number
+        )
+    else:
+        return None
+    with engine.connect() as conn:
+        return conn.execute(query.limit(1)).scalar()
 
 
 _RELEASE = (

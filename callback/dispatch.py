@@ -28,12 +28,13 @@ from callback.attempts import (
     attempt_not_placed,
     attempt_placed,
     begin_attempt,
+    extension_of,
     finish_attempt,
     next_number,
     reconcile_unknown,
 )
 from callback.calls import CallHandler
-from callback.claims import ClaimError, Scope, claim_next, release
+from callback.claims import Claim, ClaimError, Scope, claim_next, release
 from callback.config import Settings
 from callback.db import immediate
 from callback.dialing import (
@@ -52,14 +53,13 @@ from callback.models import (
     CallAttempt,
     Campaign,
     CampaignStatus,
-    Contact,
     DialerPacing,
     table,
 )
 
 log = logging.getLogger(__name__)
 attempts_t, campaigns_t = table(CallAttempt), table(Campaign)
-contacts_t, pacing_t = table(Contact), table(DialerPacing)
+pacing_t = table(DialerPacing)
 
 
 @dataclass
@@ -189,7 +189,7 @@ class Dispatcher:
             wait = (slot - self.clock()).total_seconds()
             if wait > 0:
                 self.sleep(wait)
-            request = self._request(attempt_id, claim.attempts + 1, number, claim.case_id, line)
+            request = self._request(attempt_id, claim, number, line)
             try:
                 call_id = line.dialer.start(request)
             except RetryableDialError as exc:
@@ -216,27 +216,15 @@ class Dispatcher:
         line.placed += placed
         return placed
 
-    def _request(
-        self, attempt_id: int, ordinal: int, number: str, case_id: int | None, line: Line
-    ) -> CallRequest:
-        extension = None
-        if case_id is not None:
-            with self.engine.connect() as conn:
-                extension = conn.execute(
-                    sa.select(contacts_t.c.extension).where(
-                        contacts_t.c.case_id == case_id,
-                        contacts_t.c.e164 == number,
-                        contacts_t.c.superseded_at.is_(None),
-                    )
-                ).scalar()
+    def _request(self, attempt_id: int, claim: Claim, number: str, line: Line) -> CallRequest:
         settings = line.dialer.settings
         return CallRequest(
             attempt_id,
             number,
             caller_id=settings.get("caller_id"),
-            extension=extension,
+            extension=extension_of(self.engine, claim, number),
             ring_timeout=int(settings.get("ring_timeout", 30)),
-            metadata={"attempt": ordinal},
+            metadata={"attempt": claim.attempts + 1},
         )
 
     def in_flight(self, dialer: str, mine: bool = False) -> int:

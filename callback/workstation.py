@@ -18,7 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from callback import plugins
-from callback.attempts import attempt_placed, begin_attempt, finish_attempt, next_number
+from callback.attempts import (
+    attempt_placed,
+    begin_attempt,
+    extension_of,
+    finish_attempt,
+    next_number,
+)
 from callback.claims import Claim, ClaimError, Scope, claim_next, release
 from callback.dialing import EventKind
 from callback.dispositions import AgentOutcome, Disposition
@@ -64,13 +70,15 @@ class CaseCard:
     number: str
     attempts: int
     appointment: str | None
+    extension: str | None = None
 
     def lines(self) -> list[str]:
         who = self.applicant + (f"（联系人 {self.contact}）" if self.contact else "")
+        phone = mask(self.number) + _then(self.extension)
         rows = [
             f"回访任务 {self.campaign} · {self.unit}",
             f"办件 {self.case_no} · {self.item} · {self.handled} 办结",
-            f"申请人 {who} · 电话 {mask(self.number)} · 已拨 {self.attempts} 次",
+            f"申请人 {who} · 电话 {phone} · 已拨 {self.attempts} 次",
         ]
         if self.appointment:
             rows.append(f"预约回访 {self.appointment}")
@@ -88,11 +96,13 @@ class HotlineCard:
     number: str
     attempts: int
     observed: tuple[str, ...] = ()
+    extension: str | None = None
 
     def lines(self) -> list[str]:
         rows = [
             f"咨询电话抽查 {self.campaign} · {self.unit}",
-            f"咨询电话 {_spaced(self.number)}" + (f"（{self.label}）" if self.label else "")
+            f"咨询电话 {_spaced(self.number)}{_then(self.extension)}"
+            + (f"（{self.label}）" if self.label else "")
             + f" · 已拨 {self.attempts} 次",
         ]  # fmt: skip
         if self.observed:
@@ -164,7 +174,8 @@ class Workstation:
         if number is None:
             release(self.engine, claim.item_id, self.login)
             return True
-        card = self.card(claim, number)
+        extension = extension_of(self.engine, claim, number)
+        card = self.card(claim, number, extension)
         self.term.say("─" * 48)
         for line in card.lines():
             self.term.say(line)
@@ -179,7 +190,7 @@ class Workstation:
             self.term.say(f"不能拨打：{exc}")
             return True
         attempt_placed(self.engine, self.attempt_id, f"manual-{self.attempt_id}", self.clock())
-        self.term.say(f"请拨打 {_spaced(number)}")
+        self.term.say(f"请拨打 {_spaced(number)}{_then(extension)}")
         keys = "".join(OUTCOME_KEYS)
         menu = "  ".join(f"[{k}] {label}" for k, (label, _) in OUTCOME_KEYS.items())
         key = self.term.key(f"结果：{menu}", keys)
@@ -306,9 +317,12 @@ class Workstation:
             release(self.engine, self.claim.item_id, self.login)
             self.term.say("已释放正在处理的回访对象。")
 
-    def card(self, claim: Claim, number: str) -> CaseCard | HotlineCard:
+    def card(
+        self, claim: Claim, number: str, extension: str | None = None
+    ) -> CaseCard | HotlineCard:
+        """What the agent reads before dialling; ``extension`` is keyed after the answer."""
         if claim.case_id is None:
-            return self._hotline_card(claim, number)
+            return self._hotline_card(claim, number, extension)
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(
@@ -328,10 +342,10 @@ class Workstation:
         return CaseCard(
             row.campaign, row.unit, row.case_no, row.item_name,
             f"{row.handled_at.astimezone(self.zone):%Y-%m-%d}", row.applicant_name or "",
-            row.contact_name, number, claim.attempts, appointment,
+            row.contact_name, number, claim.attempts, appointment, extension,
         )  # fmt: skip
 
-    def _hotline_card(self, claim: Claim, number: str) -> HotlineCard:
+    def _hotline_card(self, claim: Claim, number: str, extension: str | None) -> HotlineCard:
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(
@@ -345,7 +359,14 @@ class Workstation:
                 .where(items_t.c.id == claim.item_id)
             ).one()  # fmt: skip
         observed = observed_answers(self.engine, claim.item_id, plugins.get_script(row.script))
-        return HotlineCard(row.campaign, row.unit, row.label, number, claim.attempts, observed)
+        return HotlineCard(
+            row.campaign, row.unit, row.label, number, claim.attempts, observed, extension
+        )
+
+
+def _then(extension: str | None) -> str:
+    """The extension to key once the number answers (" 转 8001"), or nothing."""
+    return f" 转 {extension}" if extension else ""
 
 
 def _spaced(e164: str) -> str:

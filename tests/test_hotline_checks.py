@@ -351,6 +351,30 @@ def test_the_tester_completes_a_handed_off_check_at_the_workstation(cli, engine,
     assert hotlines["区人社局"].real_time_answer.n == 0  # the tester has not called
 
 
+def test_a_hotline_published_with_an_extension_is_dialled_with_it(cli, engine) -> None:
+    campaign = hotline_campaign(engine)
+    tax, _ = LINES["区税务局"]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(table(Hotline)).where(table(Hotline).c.e164 == tax).values(extension="8001")
+        )
+    clock = Clock(NOW)
+    d, dialer = machine(engine, clock)
+    run_until_idle(engine, d, clock)
+    keyed = {(call.to, call.extension) for call in dialer.started}
+    assert (tax, "8001") in keyed
+    assert {extension for number, extension in keyed if number != tax} == {None}
+    # The tester who makes the consultation call reads it too, on the card and when dialling.
+    save_agent(engine, "li", ["区税务局"], "office")
+    # d dial, b busy, q quit
+    result = cli("--now", "2026-06-11 10:00", "--actor", "li", "agent", input="dbq")
+    assert result.exit_code == 0, result.output
+    assert "咨询电话 057188003333 转 8001" in result.output
+    assert "请拨打 057188003333 转 8001" in result.output
+    tester = by_unit(engine)["区税务局"]["attempts"][-1]
+    assert (tester.worker, tester.campaign_id, tester.outcome) == ("li", campaign, "busy")
+
+
 def test_the_status_table_shows_handed_off_checks(cli, engine, checked) -> None:
     result = cli("--now", "2026-06-09 10:00", "queue", "status")
     assert result.exit_code == 0, result.output

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 pytest.importorskip("callback_twilio")
 
+from callback_twilio import TwilioDialer  # noqa: E402
 from callback_twilio.testing import DEFAULT_FROM, FakeTwilioAPI  # noqa: E402
 from test_calls import NOW, rows  # noqa: E402
 from test_hotline_checks import LINES, hotline_campaign  # noqa: E402
@@ -26,17 +27,31 @@ from test_web_twilio import (  # noqa: E402, F401 - fixtures
     twilio_settings,
 )
 
-from callback.attempts import attempt_placed, begin_attempt  # noqa: E402
+from callback.attempts import attempt_placed, begin_attempt, extension_of  # noqa: E402
 from callback.claims import Scope, claim_next  # noqa: E402
+from callback.dialing import CallRequest  # noqa: E402
 from callback.hotline_checks import HANDED_UNTOLD  # noqa: E402
-from callback.models import AuditEntry, CallAttempt, QueueItem, Response, table  # noqa: E402
+from callback.models import (  # noqa: E402
+    AuditEntry,
+    CallAttempt,
+    Hotline,
+    QueueItem,
+    Response,
+    table,
+)
 from callback.web import create_app  # noqa: E402
 
 
-def placed_check(engine: Engine, api: FakeTwilioAPI) -> tuple[int, str, str]:
+def placed_check(
+    engine: Engine, api: FakeTwilioAPI, extension: str | None = None
+) -> tuple[int, str, str]:
     """The first planned check, claimed and placed through the fake Twilio API by the
-    dispatcher; (attempt id, number, call SID)."""
+    dispatcher (with ``extension``, every hotline is published with it, and the call is
+    created with the dialer's own parameters); (attempt id, number, call SID)."""
     campaign = hotline_campaign(engine, dialer="twilio")
+    if extension is not None:
+        with engine.begin() as conn:
+            conn.execute(sa.update(table(Hotline)).values(extension=extension))
     items = table(QueueItem).c
     with engine.connect() as conn:
         due = conn.execute(
@@ -49,8 +64,13 @@ def placed_check(engine: Engine, api: FakeTwilioAPI) -> tuple[int, str, str]:
             sa.text("SELECT e164 FROM hotlines WHERE id = :id"), {"id": claim.hotline_id}
         ).scalar_one()
     attempt = begin_attempt(engine, claim, number, "twilio", due)
-    url = phone_for(attempt).voice_url
-    sid = api.client().calls.create(to=number, from_=DEFAULT_FROM, url=url).sid
+    if extension is None:
+        url = phone_for(attempt).voice_url
+        sid = api.client().calls.create(to=number, from_=DEFAULT_FROM, url=url).sid
+    else:
+        dialer = TwilioDialer(api.settings(), lambda event: None)
+        request = CallRequest(attempt, number, extension=extension_of(engine, claim, number))
+        sid = api.client().calls.create(**dialer.call_params(request)).sid
     attempt_placed(engine, attempt, sid, due - timedelta(seconds=9))
     api.set_call(sid, "in-progress")
     return attempt, number, sid
@@ -125,5 +145,34 @@ def test_without_detection_an_answer_goes_to_a_tester_at_once(
     assert row.ended_at == row.answered_at
     (response,) = rows(engine, Response)
     assert response.answers["answered"] is True and "answered_by" not in response.answers
+    (hand_off,) = [e for e in rows(engine, AuditEntry) if e.action == "queue_item.hand_off"]
+    assert hand_off.reason == HANDED_UNTOLD
+
+
+def test_a_check_that_keys_an_extension_goes_to_a_tester_at_once(
+    twilio: Twilio,  # noqa: F811 - the fixture
+    engine: Engine,
+    fake_api: FakeTwilioAPI,  # noqa: F811 - the fixture
+) -> None:
+    # Detection is on, but never for a call that keys an extension (the switchboard's
+    # greeting would be judged): the call's URLs say so, and the app, which did not place
+    # the call, hands the check on and hangs up instead of waiting for a verdict.
+    attempt, _, sid = placed_check(engine, fake_api, extension="8001")
+    created = fake_api.created_params(sid)
+    assert (created.param("SendDigits") or "").endswith("8001")
+    assert created.param("MachineDetection") is None
+    phone = fake_api.phone(sid)
+    twilio.callback(phone.status("ringing"))
+    first = twilio.page(phone.voice())
+    assert first.hangup and first.says == [] and first.gather is None
+    twilio.callback(phone.status("completed", duration=3))
+    (row,) = rows(engine, CallAttempt)
+    (item,) = [i for i in rows(engine, QueueItem) if i.id == row.queue_item_id]
+    assert (row.id, item.state, item.handed_to, row.disposition) == (
+        attempt,
+        "open",
+        "agent",
+        "2.36",
+    )
     (hand_off,) = [e for e in rows(engine, AuditEntry) if e.action == "queue_item.hand_off"]
     assert hand_off.reason == HANDED_UNTOLD

@@ -53,6 +53,17 @@ def test_a_whole_interview_is_recorded(cli, engine: Engine, manual: int) -> None
     assert rows(engine, QueueItem)[0].final_disposition == "1.1"
 
 
+def test_the_extension_in_the_frame_is_shown_to_key_after_the_answer(
+    cli, engine: Engine, manual: int
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.update(table(Contact)).values(extension="8001"))
+    result = run_agent(cli, "dbq")  # dial, busy, quit
+    assert result.exit_code == 0, result.output
+    assert "139****5671 转 8001" in result.output  # the number masked, the extension not
+    assert "请拨打 139 1234 5671 转 8001" in result.output
+
+
 def test_a_wrong_person_gives_a_new_number(cli, engine: Engine, manual: int) -> None:
     # dial, answered, "not them but knows them", [Enter] then the number, then goodbye, quit
     result = run_agent(cli, "da3\r13587654321\n\rq")
