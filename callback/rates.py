@@ -187,8 +187,13 @@ class SpotCheck:
     #: Seconds from the first ring to the answer; None when not answered or not measured.
     seconds_to_answer: float | None = None
     week: date | None = None
+    #: Answered, and nobody has said yet whether by a person: the dialer could not tell and
+    #: the tester it went to has not recorded it. Out of 接通率 until someone does.
+    pending: bool = False
 
     def __post_init__(self) -> None:
+        if self.pending and self.answered:
+            raise ValueError(f"{self.unit}: a call a person answered is not pending")
         if not self.answered and self.answered_on_the_spot is not None:
             raise ValueError(f"{self.unit}: an unanswered call cannot have a real-time answer")
         if not self.answered and self.seconds_to_answer is not None:
@@ -203,23 +208,31 @@ class HotlineRates:
     """接通率, 实时答复率 and the median time to answer of a group of spot-check calls."""
 
     calls: int
-    connection: Proportion  # 接通率: answered / calls
+    connection: Proportion  # 接通率: answered / (calls - pending)
     real_time_answer: Proportion  # 实时答复率: answered on the spot / answered (with a record)
     #: Median seconds to answer over the answered calls that were timed; None if none were.
     median_seconds_to_answer: float | None
     #: How many answered calls the median is over.
     timed_calls: int
+    #: Calls answered by someone nobody has yet identified (in ``calls``, not in 接通率).
+    pending: int = 0
 
 
 def hotline_rates(
     calls: Iterable[SpotCheck], confidence: float = DEFAULT_CONFIDENCE
 ) -> HotlineRates:
-    """接通率, 实时答复率 and median seconds to answer of the spot-check calls."""
-    total = answered = 0
+    """接通率, 实时答复率 and median seconds to answer of the spot-check calls.
+
+    A pending call (answered, by whom not yet known) counts in ``calls`` and ``pending`` but
+    in neither side of 接通率: counted as unanswered it would lower the rate until the tester
+    calls, counted as answered it would raise it for every voicemail.
+    """
+    total = answered = pending = 0
     on_the_spot: list[bool | None] = []
     seconds: list[float] = []
     for call in calls:
         total += 1
+        pending += call.pending
         if not call.answered:
             continue
         answered += 1
@@ -228,10 +241,11 @@ def hotline_rates(
             seconds.append(call.seconds_to_answer)
     return HotlineRates(
         calls=total,
-        connection=proportion(answered, total, confidence),
+        connection=proportion(answered, total - pending, confidence),
         real_time_answer=proportion_of(on_the_spot, confidence),
         median_seconds_to_answer=statistics.median(seconds) if seconds else None,
         timed_calls=len(seconds),
+        pending=pending,
     )
 
 

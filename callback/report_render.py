@@ -62,7 +62,7 @@ UNIT_COLUMNS: list[tuple[str, Kind]] = [
 HOTLINE_COLUMNS: list[tuple[str, Kind]] = [
     ("单位 unit", "text"), ("抽查 calls", "int"), ("接通率 connection", "pct"),
     ("接通率 95% CI", "text"), ("较上周 Δ pp", "pp"), ("实时答复率 real-time answer", "pct"),
-    ("实时答复率 n", "int"), ("接听用时中位数 median s", "num"),
+    ("实时答复率 n", "int"), ("接听用时中位数 median s", "num"), ("待核实 pending", "int"),
 ]  # fmt: skip
 PROBLEM_COLUMNS: list[tuple[str, Kind]] = [
     ("单位 unit", "text"), ("办件编号 case", "text"), ("类别 category", "text"),
@@ -84,7 +84,7 @@ def hotline_row(x: UnitWeek) -> list[Any]:
     h = x.hotline
     return [
         x.unit, h.calls, h.connection.estimate, interval(h.connection), x.connection_change,
-        h.real_time_answer.estimate, h.real_time_answer.n, h.median_seconds_to_answer,
+        h.real_time_answer.estimate, h.real_time_answer.n, h.median_seconds_to_answer, h.pending,
     ]  # fmt: skip
 
 
@@ -268,13 +268,14 @@ def rates_tables(report: RatesReport) -> dict[str, tuple[list[tuple[str, Kind]],
     hotlines = [
         [h.unit, h.rates.calls, h.rates.connection.estimate, interval(h.rates.connection),
          h.rates.real_time_answer.estimate, interval(h.rates.real_time_answer),
-         h.rates.real_time_answer.n, h.rates.median_seconds_to_answer]
+         h.rates.real_time_answer.n, h.rates.median_seconds_to_answer, h.rates.pending]
         for h in report.hotlines
     ]  # fmt: skip
     hotline_columns: list[tuple[str, Kind]] = [
         ("单位 unit", "text"), ("抽查 calls", "int"), ("接通率 connection", "pct"),
         ("接通率 95% CI", "text"), ("实时答复率 real-time answer", "pct"),
         ("实时答复率 95% CI", "text"), ("实时答复率 n", "int"), ("接听用时中位数 median s", "num"),
+        ("待核实 pending", "int"),
     ]  # fmt: skip
     level = f"{report.confidence * 100:g}%"
 
@@ -338,6 +339,8 @@ def rates_csv_rows(report: RatesReport) -> list[tuple[Any, ...]]:
         median = h.rates.median_seconds_to_answer
         rows.append(("hotline", "", h.unit, "median_seconds_to_answer", median, "", "", "",
                      h.rates.timed_calls))  # fmt: skip
+        rows.append(("hotline", "", h.unit, "pending", h.rates.pending, "", "", "",
+                     h.rates.calls))  # fmt: skip
     return rows
 
 

@@ -462,12 +462,24 @@ def outcome_lines(
 # -- hotline spot checks: 接通率, 实时答复率, seconds to answer --------------------------------
 
 
+def pending_note(pending: int) -> str:
+    """The report's note on checks whose answerer nobody has identified yet."""
+    return (
+        f"{pending:,} spot checks answered by someone not yet identified (待核实: the dialer"
+        " could not tell a person from a machine and no tester has said) are left out of 接通率"
+    )
+
+
 def _spot_check(
     unit: str, rates: Mapping[str, Any] | None, answers: Mapping[str, Any] | None
 ) -> SpotCheck:
-    """One check from the hotline-check script's response; no response means nobody answered."""
+    """One check from the hotline-check script's response; no response means nobody answered.
+
+    Answered with nobody saying yet by whom (``answered_by`` not recorded) is pending.
+    """
     rates, answers = rates or {}, answers or {}
     person = rates.get("connected") is True
+    pending = not person and answers.get("answered") is True and "answered_by" not in answers
     seconds = answers.get("answer_seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
         seconds = None
@@ -477,6 +489,7 @@ def _spot_check(
         answered=person,
         answered_on_the_spot=on_the_spot if person and isinstance(on_the_spot, bool) else None,
         seconds_to_answer=float(seconds) if person and seconds is not None else None,
+        pending=pending,
     )
 
 
@@ -588,6 +601,8 @@ def rates_report(
             f"{opened:,} cases still open are counted by the code they would close with now"
             " (interim AAPOR rates)"
         )
+    if pending := sum(rates.pending for rates in hotlines.values()):
+        notes.append(pending_note(pending))
     return RatesReport(
         by, tuple(x.name for x in refs), confidence, tuple(groups), _total(groups, confidence),
         tuple(district), tuple(outcomes),

@@ -47,6 +47,7 @@ from callback.reports import (
     a,
     camp,
     last_complete_week,
+    pending_note,
     qi,
     r,
     report_week,
@@ -242,6 +243,8 @@ def weekly_data(
     for d in district:
         if not d.population_known:
             notes.append(f"{d.campaign}: no stratum sizes, combined ratio estimator")
+    if pending := total.hotline.pending:
+        notes.append(pending_note(pending))
     return WeeklyReport(
         week, week.previous(), timezone, now, tuple(x.name for x in refs),
         tuple(_ranked(lines)), total, tuple(district), tuple(problems), tuple(notes),

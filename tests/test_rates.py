@@ -192,6 +192,20 @@ def test_hotline_rates_by_hand() -> None:
     assert (rates.median_seconds_to_answer, rates.timed_calls) == (20, 3)
 
 
+def test_a_pending_call_is_in_neither_side_of_the_connection_rate() -> None:
+    calls = [
+        SpotCheck("X", answered=True, seconds_to_answer=10),
+        SpotCheck("X", answered=False),
+        SpotCheck("X", answered=False, pending=True),
+        SpotCheck("X", answered=False, pending=True),
+    ]
+    rates = hotline_rates(calls)
+    assert (rates.calls, rates.pending) == (4, 2)
+    assert (rates.connection.k, rates.connection.n) == (1, 2)
+    with pytest.raises(ValueError, match="not pending"):
+        SpotCheck("X", answered=True, pending=True)
+
+
 def test_hotline_that_never_answers() -> None:
     rates = hotline_rates_by(
         [SpotCheck("Y", answered=False), SpotCheck("Y", answered=False)], attrgetter("unit")

@@ -244,6 +244,12 @@ def test_the_rates_workbook_and_csv(engine: Engine, tmp_path: Path) -> None:
                         "hotline"}  # fmt: skip
     rr1 = next(r for r in rows if r["measure"] == "RR1" and r["group"] == "")
     assert 0 < float(rr1["value"]) <= 1
+    # Every unit's checks whose answerer nobody has identified yet, beside its 接通率.
+    pending = [r for r in rows if r["section"] == "hotline" and r["measure"] == "pending"]
+    assert {r["group"] for r in pending} == {h.unit for h in report.hotlines}
+    assert [int(r["value"]) for r in pending] == [h.rates.pending for h in report.hotlines]
+    header = [c.value for c in book["咨询电话 hotlines"][1]]
+    assert header[1] == "抽查 calls" and header[-1] == "待核实 pending"
     assert _shown(_xlsx_text(tmp_path / "rates.xlsx"), secret) == []
 
 

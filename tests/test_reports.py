@@ -422,6 +422,35 @@ def test_hotline_rates_from_spot_check_responses(world: World, engine: Engine) -
     assert week.total.hotline.calls == 4 and week.units[0].hotline.connection.k == 2
 
 
+def test_a_check_nobody_has_identified_the_answerer_of_is_pending(
+    world: World, engine: Engine
+) -> None:
+    # Answered on a line whose dialer cannot tell a person from a machine, handed to a tester
+    # who has not called yet: neither connected nor not, until someone says.
+    campaign, unit = world.campaign("checks", target="hotlines"), world.unit("区民政局")
+    hotline = world.insert(Hotline, unit_id=unit, e164="+8657187654321", created_at=T0)
+    person = world.item(campaign, unit, final="1.1", hotline=hotline)
+    world.response(
+        person, at=T0, rates={"connected": True, "real_time": True},
+        answers={"answered": True, "answered_by": "person", "answer_seconds": 5},
+    )  # fmt: skip
+    silent = world.item(campaign, unit, final="3.13", hotline=hotline)
+    world.attempt(silent, T0)
+    untold = world.item(campaign, unit, hotline=hotline)
+    world.response(
+        untold, at=T0, rates={"connected": False, "real_time": None},
+        answers={"answered": True, "answer_seconds": 4}, complete=False, code="2.36",
+    )  # fmt: skip
+    report = rates_report(engine, "unit", ["checks"])
+    (line,) = report.hotlines
+    assert (line.rates.calls, line.rates.pending) == (3, 1)
+    assert (line.rates.connection.k, line.rates.connection.n) == (1, 2)
+    assert any("1 spot checks answered by someone not yet identified" in n for n in report.notes)
+    week = weekly_data(engine, OLD, MIDNIGHT)
+    assert (week.total.hotline.pending, week.total.hotline.connection.n) == (1, 2)
+    assert any("待核实" in note for note in week.notes)
+
+
 # -- the weekly report's figures --------------------------------------------------------------
 
 
