@@ -245,20 +245,33 @@ def _refusal(
 
 
 def attempt_placed(
-    engine: Engine, attempt_id: int, provider_call_id: str | None, now: datetime
+    engine: Engine,
+    attempt_id: int,
+    provider_call_id: str | None,
+    now: datetime,
+    detail: Mapping[str, Any] | None = None,
 ) -> bool:
     """Record that the dialer placed the call (the retry clock starts now); False if repeated.
 
     Only a pending attempt becomes placed, so a retried provider callback, or one arriving
     after the outcome, changes nothing. A provider may report the end of a call before its
     dialer returns from placing it: that attempt stays ended with its outcome, and only gains
-    the call id and placing time it lacks (still False: it was not placed now).
+    the call id and placing time it lacks (still False: it was not placed now). ``detail`` is
+    added to the attempt's.
     """
+    values: dict[str, Any] = {
+        "state": AttemptState.PLACED, "placed_at": now, "provider_call_id": provider_call_id,
+    }  # fmt: skip
     with immediate(engine) as conn:
+        if detail:
+            known = conn.execute(
+                sa.select(attempts_t.c.detail).where(attempts_t.c.id == attempt_id)
+            ).scalar()
+            values["detail"] = {**(known or {}), **dict(detail)}
         done = conn.execute(
             attempts_t.update()
             .where(attempts_t.c.id == attempt_id, attempts_t.c.state == AttemptState.PENDING)
-            .values(state=AttemptState.PLACED, placed_at=now, provider_call_id=provider_call_id)
+            .values(**values)
         )
         if done.rowcount > 0:
             return True

@@ -96,8 +96,9 @@ class RetryableDialError(DialError):
 
     ``retry_after`` is how many seconds to wait (the provider's ``Retry-After`` when it sent
     one). ``maybe_placed`` is True when the request may have reached the provider before the
-    connection broke: the call may exist, so the dispatcher asks ``status`` before dialling
-    the attempt again.
+    connection broke: the call may exist, so the dispatcher records the attempt as placed
+    without a call id and leaves its fate to the call's callbacks, or to ``reconcile`` when
+    none come; the case is not dialled again meanwhile.
     """
 
     def __init__(

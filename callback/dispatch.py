@@ -193,10 +193,13 @@ class Dispatcher:
             try:
                 call_id = line.dialer.start(request)
             except RetryableDialError as exc:
-                attempt_not_placed(self.engine, attempt_id, self.clock(), exc.retry_after,
-                                   {"error": str(exc)})  # fmt: skip
+                if exc.maybe_placed:
+                    self._maybe_placed(attempt_id, exc)
+                else:
+                    attempt_not_placed(self.engine, attempt_id, self.clock(), exc.retry_after,
+                                       {"error": str(exc)})  # fmt: skip
+                    report.not_placed += 1
                 line.resting_until = self.clock() + timedelta(seconds=exc.retry_after)
-                report.not_placed += 1
                 log.warning("%s asks to wait %.0f s: %s", line.name, exc.retry_after, exc)
                 break
             except DialRejected:
@@ -215,6 +218,19 @@ class Dispatcher:
         report.placed += placed
         line.placed += placed
         return placed
+
+    def _maybe_placed(self, attempt_id: int, exc: RetryableDialError) -> None:
+        """The request may have reached the provider before the connection broke, so the call
+        may be ringing now, and its id never came back.
+
+        Recorded as not placed, its case would be due again in seconds and the citizen rung
+        twice at once. It is recorded as placed without a call id instead: the call's own
+        callbacks name the attempt (its webhook URLs carry the id) and bring its fate and id;
+        if none come, ``reconcile`` closes it as unknown (3.16) and the case is rescheduled as
+        a new attempt. Either way this attempt is never dialled again.
+        """
+        attempt_placed(self.engine, attempt_id, None, self.clock(),
+                       {"maybe_placed": True, "error": str(exc)})  # fmt: skip
 
     def _request(self, attempt_id: int, claim: Claim, number: str, line: Line) -> CallRequest:
         settings = line.dialer.settings

@@ -141,6 +141,50 @@ def test_a_rate_limit_returns_the_attempt_unplaced_and_rests_the_dialer(engine: 
     assert len(fake.started) == 3
 
 
+def test_a_call_that_may_have_been_placed_is_never_dialled_again(engine: Engine) -> None:
+    # A read timeout: Twilio may have created the call (and be ringing the citizen) before
+    # the connection broke. Recorded as not placed, the case would be dialled again in 5 s.
+    automated(engine, cases=1)
+    clock = FakeClock(NOW)
+    d, fake = dispatcher(engine, clock)
+    fake.refuse = RetryableDialError("read timed out", retry_after=5.0, maybe_placed=True)
+    report = d.tick()
+    assert report.placed == 0 and report.not_placed == 0
+    (attempt,) = rows(engine, CallAttempt)
+    assert (attempt.state, attempt.provider_call_id) == ("placed", None)
+    assert attempt.detail["maybe_placed"] is True and "read timed out" in attempt.detail["error"]
+    clock.at += timedelta(minutes=10)
+    d.tick()
+    assert fake.started == [] and len(rows(engine, CallAttempt)) == 1
+    # It was placed: its callbacks (their URLs name the attempt) bring the outcome and the id.
+    d.handler(CallEvent(attempt.id, "CA-late", EventKind.BUSY, clock()))
+    (attempt,) = rows(engine, CallAttempt)
+    assert (attempt.state, attempt.outcome, attempt.provider_call_id) == (
+        "ended", "busy", "CA-late",
+    )  # fmt: skip
+
+
+def test_a_call_that_may_have_been_placed_and_never_reports_is_closed_unknown(
+    engine: Engine,
+) -> None:
+    automated(engine, cases=1)
+    clock = FakeClock(NOW)
+    d, fake = dispatcher(engine, clock)
+    fake.refuse = RetryableDialError("read timed out", retry_after=5.0, maybe_placed=True)
+    d.tick()
+    clock.at += timedelta(minutes=31)
+    assert d.reconcile(timedelta(minutes=30)) == 1
+    (attempt,) = rows(engine, CallAttempt)
+    assert (attempt.state, attempt.disposition) == ("unknown", "3.16")
+    # The case comes back as a new attempt, after the rules' retry delay, never the old one.
+    (item,) = rows(engine, QueueItem)
+    assert item.attempts == 1 and item.due_at >= clock()
+    clock.at = item.due_at
+    d.tick()
+    assert [call.attempt_id for call, _ in fake.started] not in ([], [attempt.id])
+    assert len(rows(engine, CallAttempt)) == 2
+
+
 def test_a_rejected_call_is_recorded_through_its_event(engine: Engine) -> None:
     automated(engine, cases=1)
     clock = FakeClock(NOW)

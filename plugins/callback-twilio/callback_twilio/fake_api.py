@@ -13,6 +13,7 @@ import base64
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -103,6 +104,7 @@ class FakeTwilioAPI:
         self._requests: list[RecordedRequest] = []
         self._calls: dict[str, dict[str, Any]] = {}
         self._failures: list[_Failure] = []
+        self._stalls: list[float] = []
         self._rejected: dict[str, tuple[int, int, str]] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -189,6 +191,12 @@ class FakeTwilioAPI:
         )
         with self._lock:
             self._failures.extend([failure] * count)
+
+    def stall_next(self, seconds: float) -> None:
+        """Create the next call, then hold its answer back ``seconds``: the call exists (and
+        is played) while the dialer, if its timeout is shorter, never learns its SID."""
+        with self._lock:
+            self._stalls.append(seconds)
 
     def reject_number(
         self, to: str, *, status: int = 400, code: int = 21211, message: str | None = None
@@ -294,9 +302,29 @@ class FakeTwilioAPI:
         data = json.dumps(payload).encode()
         sid = payload.get("sid") if status == 201 else None
         play = sid is not None and self.on_create is not None
-        if play:
-            with self._lock:
+        with self._lock:
+            stall = self._stalls.pop(0) if sid is not None and self._stalls else None
+            if play:
                 self._playing += 1
+        if stall is not None:
+            # The call is queued and goes on; only its answer is late (or never arrives).
+            if play:
+                assert self.on_create is not None
+                self._play(self.on_create, str(sid))
+                play = False
+            time.sleep(stall)
+        try:
+            self._respond(handler, status, data, extra)
+        except OSError:  # the dialer gave up waiting and closed the connection
+            pass
+        if play:
+            assert self.on_create is not None
+            self._play(self.on_create, str(sid))
+
+    @staticmethod
+    def _respond(
+        handler: BaseHTTPRequestHandler, status: int, data: bytes, extra: Mapping[str, str]
+    ) -> None:
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json; charset=utf-8")
         handler.send_header("Content-Length", str(len(data)))
@@ -305,9 +333,6 @@ class FakeTwilioAPI:
         handler.end_headers()
         handler.wfile.write(data)
         handler.wfile.flush()
-        if play:
-            assert self.on_create is not None
-            self._play(self.on_create, str(sid))
 
     def _play(self, on_create: Callable[[str], None], sid: str) -> None:
         def run() -> None:

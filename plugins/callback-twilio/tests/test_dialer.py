@@ -286,6 +286,18 @@ def test_an_unreachable_api_is_retryable_and_the_call_was_not_placed(
     assert events == []
 
 
+def test_an_answer_that_never_comes_may_mean_the_call_was_placed(
+    api: FakeTwilioAPI, events: list[CallEvent]
+) -> None:
+    # Twilio created the call and its answer was lost (held back here past the timeout).
+    api.stall_next(1.0)
+    with closing(TwilioDialer(api.settings(http_timeout=0.2), events.append)) as dialer:
+        with pytest.raises(RetryableDialError) as caught:
+            dialer.start(call())
+    assert caught.value.maybe_placed is True
+    assert len(api.calls) == 1 and events == []  # no SID came back, so no event either
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
