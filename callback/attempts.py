@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
+from callback.appointments import validate_appointment
 from callback.claims import (
     AttemptInProgress,
     Claim,
@@ -30,6 +31,7 @@ from callback.claims import (
     OnDoNotCallList,
 )
 from callback.db import immediate
+from callback.decisions import Reason, decide, is_callable, usable_numbers
 from callback.dialing import EventKind
 from callback.dispositions import (
     AgentOutcome,
@@ -62,15 +64,7 @@ from callback.queues import (
     schedule,
     slot_index,
 )
-from callback.rules import (
-    Appointment,
-    CallingRules,
-    Reason,
-    decide,
-    is_callable,
-    usable_numbers,
-    validate_appointment,
-)
+from callback.rules import Appointment, CallingRules
 
 log = logging.getLogger(__name__)
 q = items_t.c

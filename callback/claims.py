@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from callback.db import immediate
+from callback.decisions import is_callable
 from callback.errors import CallbackError
 from callback.models import (
     Agent,
@@ -40,10 +41,7 @@ from callback.queues import (
     items_t,
     slot_index,
 )
-from callback.rules import (
-    CallingRules,
-    is_callable,
-)
+from callback.rules import CallingRules
 
 #: An appointment booked with one agent waits this long for them before anyone may take it.
 APPOINTMENT_RESERVE = timedelta(minutes=30)

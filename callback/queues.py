@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
 from callback.db import immediate
+from callback.decisions import decide, is_callable
 from callback.dispositions import Disposition, retry_outcome
 from callback.errors import CallbackError, ConfigError
 from callback.models import (
@@ -45,10 +46,8 @@ from callback.rules import (
     Outcome,
     Slot,
     Window,
-    decide,
-    is_callable,
-    windows_from_json,
 )
+from callback.window_loader import windows_from_json
 
 items_t, attempts_t, campaigns_t = table(QueueItem), table(CallAttempt), table(Campaign)
 contacts_t, hotlines_t, dnc_t, units_t = (

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from callback import calendar
+from callback.decisions import is_callable
 from callback.designs import (
     check_date,
     check_int,
@@ -23,7 +24,7 @@ from callback.designs import (
     invalid,
 )
 from callback.errors import CallbackError
-from callback.rules import CallingRules, Window, is_callable
+from callback.rules import CallingRules, Window
 
 DEFAULT_OFFICE_HOURS = (Window(time(9), time(11, 30)), Window(time(14), time(17)))
 #: The report week (周) runs Thursday to Wednesday; datetime.weekday() of Thursday.

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from callback import plugins
+from callback.appointments import AppointmentError, validate_appointment
 from callback.attempts import (
     attempt_placed,
     begin_attempt,
@@ -32,7 +33,7 @@ from callback.hotline_checks import observed_answers
 from callback.models import Campaign, Case, Contact, Hotline, QueueItem, Unit, table
 from callback.phones import mask
 from callback.queues import campaign_rules
-from callback.rules import Appointment, AppointmentError, validate_appointment
+from callback.rules import Appointment
 from callback.sessions import (
     Session,
     close_session,

@@ -20,12 +20,12 @@ from click.testing import CliRunner, Result
 
 from callback.cli import cli
 from callback.db import create_engine
+from callback.decisions import is_callable
 from callback.demo import CAMPAIGN, MARKER, START, prepare_directory
 from callback.dispositions import Category, Disposition
 from callback.models import CallAttempt, Campaign, Case, QueueItem, Response, Unit, table
 from callback.queues import rules_from_json
 from callback.rates import proportion
-from callback.rules import is_callable
 
 CASES = 300
 

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
+from callback.appointments import AppointmentError
 from callback.attempts import (
     attempt_placed,
     begin_attempt,
@@ -35,6 +36,7 @@ from callback.claims import (
     release_expired,
 )
 from callback.cli.output import width
+from callback.decisions import is_callable
 from callback.dialing import EventKind
 from callback.dispositions import AgentOutcome, Disposition, Progress
 from callback.errors import CallbackError, ConfigError
@@ -57,15 +59,7 @@ from callback.queues import (
     rules_from_json,
     rules_to_json,
 )
-from callback.rules import (
-    Appointment,
-    AppointmentError,
-    CallingRules,
-    Outcome,
-    Slot,
-    Window,
-    is_callable,
-)
+from callback.rules import Appointment, CallingRules, Outcome, Slot, Window
 
 SH = ZoneInfo("Asia/Shanghai")
 A, B, C = "+8613800001111", "+8613900002222", "+8657187654321"

@@ -13,20 +13,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from callback import calendar
-from callback.errors import CallbackError, ConfigError
-from callback.queues import rules_from_json
-from callback.rules import (
-    DEFAULT_RETRY_DELAYS,
-    Appointment,
-    AppointmentError,
-    Attempt,
-    CallingRules,
-    CaseHistory,
+from callback.appointments import AppointmentError, validate_appointment
+from callback.decisions import (
     Decision,
-    Outcome,
     Reason,
-    Slot,
-    Window,
     decide,
     ensure_calendar_covers,
     is_callable,
@@ -35,10 +25,21 @@ from callback.rules import (
     pending_appointment,
     slot_of,
     usable_numbers,
-    validate_appointment,
     which_number,
-    windows_from_json,
 )
+from callback.errors import CallbackError, ConfigError
+from callback.queues import rules_from_json
+from callback.rules import (
+    DEFAULT_RETRY_DELAYS,
+    Appointment,
+    Attempt,
+    CallingRules,
+    CaseHistory,
+    Outcome,
+    Slot,
+    Window,
+)
+from callback.window_loader import windows_from_json
 
 SH = ZoneInfo("Asia/Shanghai")
 A, B, C = "+8613800001111", "+8613900002222", "+8657187654321"

@@ -13,8 +13,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from callback import calendar
+from callback.decisions import is_callable
 from callback.designs import DesignError
-from callback.rules import Window, is_callable
+from callback.rules import Window
 from callback.sampling import (
     MAX_LABEL,
     AllocationError,
