@@ -27,7 +27,7 @@ from callback.sessions import (
     load_session,
     open_session,
 )
-from callback.surveys import to_turn
+from callback.survey_prompts import to_turn
 
 log = logging.getLogger(__name__)
 attempts_t = table(CallAttempt)

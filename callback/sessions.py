@@ -37,19 +37,9 @@ from callback.models import (
     table,
 )
 from callback.survey_format import CorrectionKind, Script
-from callback.surveys import (
-    SCREEN_OUTS,
-    Context,
-    Prompt,
-    Results,
-    SessionState,
-    answer,
-    finished,
-    prompt,
-    results,
-    resume,
-    start,
-)
+from callback.survey_prompts import Prompt, prompt
+from callback.survey_results import Results, results
+from callback.surveys import SCREEN_OUTS, Context, SessionState, answer, finished, resume, start
 
 attempts_t, items_t, campaigns_t = table(CallAttempt), table(QueueItem), table(Campaign)
 cases_t, units_t, contacts_t = table(Case), table(Unit), table(Contact)

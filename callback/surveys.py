@@ -11,25 +11,23 @@ The terminal and web workstations, TwiML and SIP audio all drive a survey the sa
 Every function is pure: a ``SessionState`` goes in, a new one comes out. The state is small
 and round-trips through JSON exactly, so a dropped call resumes where it stopped
 (``resume(script, SessionState.from_json(saved))``). The script format itself lives in
-``callback.survey_format``; its public names are re-exported here.
+``callback.survey_format``; its public names are re-exported here. ``prompt`` and ``to_turn``
+live in ``callback.survey_prompts``, ``results`` in ``callback.survey_results``, and reading
+raw input as an answer in ``callback.survey_input``.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-import unicodedata
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime
-from functools import lru_cache
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from callback.dialing import Turn
 from callback.errors import CallbackError
-from callback.phones import PhoneParser
 from callback.survey_format import (
     END,
     PLACEHOLDERS,
@@ -48,16 +46,15 @@ from callback.survey_format import (
     Text,
     Value,
 )
+from callback.survey_input import InputError, read_answer
 from callback.survey_loader import load_script, parse_script
 
 __all__ = [
-    "BUILTIN_SCRIPT_DIR", "CHANNELS", "END", "PLACEHOLDERS", "Choice", "Condition", "Context",
-    "Correction", "CorrectionKind", "Event", "Expect", "Fallback", "Frame", "InputError", "Kind",
-    "Observation", "Option", "Problem", "ProblemRule", "Prompt", "Question", "Rate", "Results",
-    "SCREEN_OUTS", "Script", "ScriptError", "SessionError", "SessionState", "Status", "Text",
-    "Value", "answer",
-    "decline", "finished", "load_script", "observe", "parse_script", "prompt", "results", "resume",
-    "start", "to_turn", "took_part",
+    "BUILTIN_SCRIPT_DIR", "CHANNELS", "END", "PLACEHOLDERS", "Condition", "Context",
+    "CorrectionKind", "Event", "Fallback", "Frame", "Kind", "Observation", "Option", "ProblemRule",
+    "Question", "Rate", "SCREEN_OUTS", "Script", "ScriptError", "SessionError", "SessionState",
+    "Status", "Text", "Value", "answer", "answers_given", "current_question", "decline", "ending",
+    "finished", "load_script", "observe", "parse_script", "resume", "start", "took_part",
 ]  # fmt: skip
 
 CHANNELS = ("agent", "ivr")
@@ -101,14 +98,6 @@ class Event(enum.StrEnum):
     GAVE_UP = "gave-up"  # the input was refused once too often; the fallback was applied
     DECLINED = "declined"  # the agent recorded that the respondent would not answer
     RESUMED = "resumed"  # a saved session was picked up again (a new call)
-
-
-class InputError(enum.StrEnum):
-    NO_INPUT = "no-input"
-    NOT_AN_OPTION = "not-an-option"
-    NOT_A_NUMBER = "not-a-number"
-    OUT_OF_RANGE = "out-of-range"
-    NOT_A_PHONE = "not-a-phone"
 
 
 @dataclass(frozen=True)
@@ -217,110 +206,6 @@ def _value(value: Any) -> Value | None:
     return value
 
 
-@dataclass(frozen=True)
-class Choice:
-    key: str
-    label: str
-
-
-@dataclass(frozen=True)
-class Expect:
-    """The input an IVR should collect for a prompt."""
-
-    digits: bool = False  # collect keypad digits
-    max_digits: int = 1
-    finish_key: str = ""  # "#" ends a number early
-    speech: bool = False  # speech may be captured
-    timeout: int = 8  # seconds of silence before the dialer answers with no input
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """What to say (or show) next, rendered for one channel and language."""
-
-    question: str  # "" for the goodbye after a survey that ended on a question
-    kind: Kind
-    text: str
-    language: str
-    channel: str
-    audio: str | None = None
-    options: tuple[Choice, ...] = ()
-    expect: Expect = field(default_factory=Expect)
-    #: The question is asked again after a refused input; on the IVR the text then begins
-    #: with an apology (an agent sees ``error`` instead and needs no apology to read out).
-    reprompt: bool = False
-    error: InputError | None = None
-    #: Nothing follows: speak this and hang up.
-    final: bool = False
-    note: str | None = None  # for the agent's eyes only
-    min: int | None = None
-    max: int | None = None
-
-
-@dataclass(frozen=True)
-class Correction:
-    """A change to the frame that an answer proposes (the office confirms it)."""
-
-    kind: CorrectionKind
-    question: str
-    value: Value
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something the respondent raised that the unit must follow up (整改) or explain."""
-
-    category: str
-    question: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Results:
-    """What a session (finished or not) yields for storage, rates and follow-up."""
-
-    script: str
-    version: str
-    status: Status
-    answers: Mapping[str, Value | None]
-    #: Each of the script's rates: True, False, or None when this session does not count.
-    rates: Mapping[str, bool | None]
-    corrections: tuple[Correction, ...]
-    problems: tuple[Problem, ...]
-    #: The question the survey stopped at (finished or broken off), if any.
-    ended_at: str | None
-
-    @property
-    def complete(self) -> bool:
-        """A complete interview: the script's end reached, not screened out, not refused."""
-        return self.status is Status.COMPLETE
-
-    @property
-    def partial(self) -> bool:
-        """Broken off (dropped call, hang-up) or ended by a fallback."""
-        return self.status in (Status.ACTIVE, Status.ENDED)
-
-    @property
-    def screened_out(self) -> bool:
-        """Ended on a path for someone who is not the applicant, or a case not theirs."""
-        return self.status is Status.SCREENED_OUT
-
-    @property
-    def refused(self) -> bool:
-        """Ended on a path the respondent took by declining the interview."""
-        return self.status is Status.REFUSED
-
-    @property
-    def realised(self) -> bool | None:
-        """Went at most once (实现率), if the script declares ``realised``."""
-        return self.rates.get("realised")
-
-    @property
-    def satisfied(self) -> bool | None:
-        """Counted as satisfied (满意率), if the script declares ``satisfied``."""
-        return self.rates.get("satisfied")
-
-
 # --- the state machine -------------------------------------------------------------------
 
 
@@ -356,12 +241,12 @@ def answer(script: Script, state: SessionState, text: str) -> SessionState:
     ``on_fail`` fallback; the returned state's ``event`` and ``error`` say which happened.
     Input to a finished session is ignored.
     """
-    question = _current(script, state)
+    question = current_question(script, state)
     if question is None:
         return state
     if question.kind is Kind.SAY:
         return _go(script, state, script.default_next(question), Event.ACCEPTED)
-    value = _read(question, text, dict(state.fields).get("area_code", "0571"))
+    value = read_answer(question, text, dict(state.fields).get("area_code", "0571"))
     if isinstance(value, InputError):
         if state.attempts < question.retries:
             return replace(state, attempts=state.attempts + 1, event=Event.REPROMPT, error=value)
@@ -373,7 +258,7 @@ def answer(script: Script, state: SessionState, text: str) -> SessionState:
 
 def decline(script: Script, state: SessionState) -> SessionState:
     """Record that the respondent would not answer the current question (拒答) and go on."""
-    question = _current(script, state)
+    question = current_question(script, state)
     if question is None:
         return state
     recorded = state if question.kind is Kind.SAY else _record(state, question.id, None)
@@ -390,7 +275,7 @@ def observe(script: Script, state: SessionState, observations: Mapping[str, Valu
     unknown = set(observations) - {o.value for o in Observation}
     if unknown:
         raise ValueError(f"unknown observations {sorted(unknown)}")
-    while (question := _current(script, state)) is not None:
+    while (question := current_question(script, state)) is not None:
         if question.observe is None or question.observe.value not in observations:
             break
         value = observations[question.observe.value]
@@ -408,13 +293,13 @@ def observe(script: Script, state: SessionState, observations: Mapping[str, Valu
 
 def resume(script: Script, state: SessionState) -> SessionState:
     """Continue a saved session on a new call: the current question is asked afresh."""
-    if _current(script, state) is None:
+    if current_question(script, state) is None:
         return state
     return replace(state, attempts=0, event=Event.RESUMED, error=None)
 
 
-def _current(script: Script, state: SessionState) -> Question | None:
-    """The question to answer, or None when finished; check the state fits the script."""
+def current_question(script: Script, state: SessionState) -> Question | None:
+    """Return the question to answer, or None when finished; check the state fits the script."""
     if state.script != script.name or state.version != script.version:
         raise SessionError(
             f"the session was started with {state.script} {state.version}, "
@@ -447,17 +332,17 @@ def _go(script: Script, state: SessionState, target: str, event: Event) -> Sessi
     answers = state.answer_map()
     current, status = _land(script, answers, target, state.channel)
     if status is Status.COMPLETE:
-        status = _ending(script, answers)
+        status = ending(script, answers)
     return replace(state, current=current, status=status, attempts=0, event=event, error=None)
 
 
-def _ending(script: Script, answers: Mapping[str, Value | None]) -> Status:
-    """How a session that reached the script's end ended: the answers on its path decide.
+def ending(script: Script, answers: Mapping[str, Value | None]) -> Status:
+    """Say how a session that reached the script's end ended: the answers on its path decide.
 
     A screen-out outranks a refusal: whoever declines on a number that is not the applicant's
     has refused nothing on the applicant's behalf (the number is what is wrong).
     """
-    chosen = list(_chosen(script, answers))
+    chosen = list(answers_given(script, answers))
     if any(kind in SCREEN_OUTS for _, _, _, kind in chosen):
         return Status.SCREENED_OUT
     if any(option is not None and option.refusal for _, _, option, _ in chosen):
@@ -482,11 +367,13 @@ def took_part(script: Script, answers: Mapping[str, Value | None]) -> bool:
     return not counted or any(answers[q] is not None for q in counted)
 
 
-def _chosen(
+def answers_given(
     script: Script, answers: Mapping[str, Value | None]
 ) -> Iterator[tuple[str, Value, Option | None, CorrectionKind | None]]:
-    """(question id, value, the option chosen, a correction proposed) for each answer given;
-    an answer proposing two corrections (its option's and its question's) comes twice."""
+    """Yield (question id, value, option chosen, correction proposed) for each answer given.
+
+    An answer proposing two corrections (its option's and its question's) comes twice.
+    """
     for question_id, value in answers.items():
         if value is None:
             continue
@@ -506,7 +393,7 @@ def _land(
 
     A "say" question with nothing after it is where the survey ends: the session is finished
     as soon as it gets there, and its text is the goodbye. ``Status.COMPLETE`` here only says
-    the end was reached; ``_ending`` then says whether that was an interview.
+    the end was reached; ``ending`` then says whether that was an interview.
     """
     while target != END:
         question = script.question(target)
@@ -519,43 +406,6 @@ def _land(
             return question.id, Status.ACTIVE
         target = script.default_next(question)
     return None, Status.COMPLETE
-
-
-_YES_WORDS = frozenset({"y", "yes", "true", "是", "是的", "对", "有"})
-_NO_WORDS = frozenset({"n", "no", "false", "否", "不是", "不", "没有"})
-
-
-def _read(question: Question, text: str, area_code: str) -> Value | InputError | None:
-    """Turn raw input into an answer value, or say why it is refused."""
-    # Full-width digits and letters (１２３, ＃) come from Chinese input methods.
-    typed = unicodedata.normalize("NFKC", text or "").strip()
-    if not typed:
-        return None if question.optional else InputError.NO_INPUT
-    if question.kind is Kind.TEXT:
-        return (text or "").strip()
-    if question.options:
-        option = question.option(typed)
-        if option is None and question.kind is Kind.YESNO:
-            word = typed.lower()
-            key = "1" if word in _YES_WORDS else "2" if word in _NO_WORDS else ""
-            option = question.option(key)
-        return InputError.NOT_AN_OPTION if option is None else option.value
-    digits = typed.removesuffix("#").strip()
-    if question.kind is Kind.PHONE:
-        phone = _phone_parser(area_code).parse_one(digits)
-        return InputError.NOT_A_PHONE if phone.e164 is None else phone.e164
-    if not digits.isascii() or not digits.isdigit() or len(digits) > 15:
-        return InputError.NOT_A_NUMBER
-    number = int(digits)
-    low, high = question.min, question.max
-    if (low is not None and number < low) or (high is not None and number > high):
-        return InputError.OUT_OF_RANGE
-    return number
-
-
-@lru_cache(maxsize=8)
-def _phone_parser(area_code: str) -> PhoneParser:
-    return PhoneParser(area_code)  # compiles its patterns once per area code
 
 
 def _fields(context: Context) -> tuple[tuple[str, str], ...]:
@@ -571,180 +421,3 @@ def _fields(context: Context) -> tuple[tuple[str, str], ...]:
         ("date", local_date),
         ("area_code", context.area_code),
     )
-
-
-# --- rendering ---------------------------------------------------------------------------
-
-_SORRY = {
-    InputError.NO_INPUT: Text.of(
-        zh="对不起，没有听到您的回答。", en="Sorry, I did not hear an answer."
-    ),
-    None: Text.of(zh="对不起，您的输入无效。", en="Sorry, that is not a valid answer."),
-}
-_GOODBYE = Text.of(zh="感谢您的配合，再见！", en="Thank you for your time. Goodbye.")
-_SEPARATOR = {"zh": ""}  # Chinese sentences run on without a space
-_BCP47 = {"zh": "cmn-CN", "en": "en-US"}
-
-
-def prompt(
-    script: Script, state: SessionState, channel: str | None = None, language: str | None = None
-) -> Prompt:
-    """Render the current question (or the goodbye, once finished) for a channel and language.
-
-    ``channel`` and ``language`` default to the session's; a language the script lacks falls
-    back to its first, and ``Prompt.language`` says which was used.
-    """
-    channel = channel or state.channel
-    language = language or state.language
-    if language not in script.languages:
-        language = script.languages[0]
-    values = _placeholder_values(state, language)
-    question = _current(script, state)
-    if question is None:
-        closing = script.question(state.current) if state.current else None
-        if closing is None or closing.kind is not Kind.SAY:
-            text = (script.goodbye or _GOODBYE).get(language)
-            return Prompt("", Kind.SAY, text.format_map(values), language, channel, final=True)
-        question = closing
-    reprompt = state.event is Event.REPROMPT
-    text = question.agent.get(language)
-    if channel == "ivr":
-        text = question.ivr.get(language) if question.ivr else text + _menu(question, language)
-    text = text.format_map(values)
-    if reprompt and channel == "ivr":
-        sorry = question.retry or script.retry or _SORRY.get(state.error, _SORRY[None])
-        text = sorry.get(language).format_map(values) + _SEPARATOR.get(language, " ") + text
-    audio = None
-    # A recording has no apology in it, so a re-prompt is spoken from the text instead.
-    if channel == "ivr" and question.audio and not reprompt:
-        name = question.audio.lookup(language)
-        if name is not None:
-            audio = str(Path(script.audio_dir) / name) if script.audio_dir else name
-    return Prompt(
-        question=question.id,
-        kind=question.kind,
-        text=text,
-        language=language,
-        channel=channel,
-        audio=audio,
-        options=tuple(
-            Choice(o.key, o.label.get(language).format_map(values)) for o in question.options
-        ),
-        expect=_expect(question),
-        reprompt=reprompt,
-        error=state.error if reprompt else None,
-        final=finished(state),
-        note=question.note.get(language).format_map(values) if question.note else None,
-        min=question.min,
-        max=question.max,
-    )
-
-
-def _placeholder_values(state: SessionState, language: str) -> dict[str, str]:
-    values = {k: v for k, v in state.fields if k in PLACEHOLDERS}
-    if values.get("date"):
-        day = date.fromisoformat(values["date"])
-        if language == "zh":
-            values["date"] = f"{day.year}年{day.month}月{day.day}日"
-        elif language == "en":
-            values["date"] = f"{day.day} {day:%B} {day.year}"
-    return {name: values.get(name, "") for name in PLACEHOLDERS}
-
-
-def _menu(question: Question, language: str) -> str:
-    """Keypad instructions for an IVR question that has no IVR text of its own."""
-    zh = language == "zh"
-    if question.kind is Kind.RATING:
-        low, high = question.min, question.max
-        return f"请按{low}到{high}。" if zh else f" Press a key from {low} to {high}."
-    if question.options:
-        if zh:
-            return "；".join(f"{o.label.get(language)}请按{o.key}" for o in question.options) + "。"
-        return "".join(f" For {o.label.get(language)}, press {o.key}." for o in question.options)
-    if question.kind in (Kind.NUMBER, Kind.PHONE):
-        return "输入后请按井号键。" if zh else " Then press the hash key."
-    return ""
-
-
-def _expect(question: Question) -> Expect:
-    timeout = question.timeout
-    if question.kind in (Kind.NUMBER, Kind.PHONE):
-        return Expect(True, question.digits, "#", False, timeout)
-    if question.options:
-        return Expect(True, 1, "", False, timeout)
-    if question.kind is Kind.TEXT:
-        return Expect(False, 1, "", question.speech, timeout)
-    return Expect(False, 1, "", False, timeout)
-
-
-def to_turn(prompt: Prompt) -> Turn:
-    """The IVR dialer's view of a prompt (TwiML ``<Gather>``, SIP playback and digits).
-
-    A turn that expects nothing and does not hang up is a "say" step: the dialer speaks it
-    and answers straight away with no input, which moves the session on.
-    """
-    e = prompt.expect
-    expect = " ".join(word for word, on in (("digits", e.digits), ("speech", e.speech)) if on)
-    return Turn(
-        text=prompt.text,
-        audio=prompt.audio,
-        language=_BCP47.get(prompt.language, prompt.language),
-        expect="" if prompt.final else expect,
-        max_digits=e.max_digits,
-        finish_on_key=e.finish_key,
-        timeout_seconds=e.timeout,
-        hangup=prompt.final,
-        question=prompt.question,
-        kind=str(prompt.kind),
-        choices=tuple(choice.key for choice in prompt.options),
-    )
-
-
-# --- results -----------------------------------------------------------------------------
-
-
-def results(script: Script, state: SessionState) -> Results:
-    """Summarise a session: answers, rate flags, proposed corrections and problems raised."""
-    _current(script, state)
-    answers = state.answer_map()
-    status = state.status
-    if status is Status.COMPLETE:
-        # A state saved before screen-outs and refusals had statuses of their own says
-        # "complete" for them too; the answers tell them apart.
-        status = _ending(script, answers)
-    rates: dict[str, bool | None] = {}
-    for rate in script.rates:
-        asked = rate.condition.question in answers
-        if asked and answers[rate.condition.question] is not None:
-            rates[rate.name] = rate.condition.holds(answers)
-        elif not asked and status is Status.COMPLETE:
-            # Only an interview's skip logic speaks for a question it passed by: a screen-out
-            # or a refusal that never got there is no one's answer, and stays out of the rate.
-            rates[rate.name] = rate.if_skipped
-        else:
-            rates[rate.name] = None
-    corrections = [
-        Correction(kind, question_id, value)
-        for question_id, value, _, kind in _chosen(script, answers)
-        if kind is not None
-    ]
-    problems: list[Problem] = []
-    for question_id, value in state.answers:
-        question = script.question(question_id)
-        if question.problem and isinstance(value, str) and value.strip():
-            problems.append(Problem(_category(question.problem, answers), question_id, value))
-    return Results(
-        script=script.name,
-        version=script.version,
-        status=status,
-        answers=answers,
-        rates=rates,
-        corrections=tuple(corrections),
-        problems=tuple(problems),
-        ended_at=state.current,
-    )
-
-
-def _category(rule: ProblemRule, answers: Mapping[str, Value | None]) -> str:
-    source = answers.get(rule.category_from) if rule.category_from else None
-    return rule.category if source is None else str(source)

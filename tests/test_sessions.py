@@ -27,7 +27,8 @@ from callback.dispositions import AgentOutcome, Progress, attempt_disposition
 from callback.models import Campaign, QueueItem, Response, SurveySession, table
 from callback.reports import rates_report, week_at
 from callback.sessions import close_session, give_answer, open_session, outcome_of
-from callback.surveys import Context, Script, Status, answer, load_script, results, start
+from callback.survey_results import results
+from callback.surveys import Context, Script, Status, answer, load_script, start
 from callback.weekly import weekly_data
 
 CONSENT = Path(__file__).parent / "survey_scripts" / "consent.toml"

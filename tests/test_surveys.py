@@ -15,19 +15,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callback.dialing import Turn
+from callback.survey_input import InputError
+from callback.survey_prompts import prompt, to_turn
+from callback.survey_results import Correction, Problem, results
 from callback.surveys import (
     BUILTIN_SCRIPT_DIR,
     SCREEN_OUTS,
     Context,
-    Correction,
     CorrectionKind,
     Event,
     Fallback,
     Frame,
-    InputError,
     Kind,
     Observation,
-    Problem,
     Script,
     ScriptError,
     SessionError,
@@ -39,11 +39,8 @@ from callback.surveys import (
     load_script,
     observe,
     parse_script,
-    prompt,
-    results,
     resume,
     start,
-    to_turn,
 )
 
 FIXTURES = Path(__file__).parent / "survey_scripts"

@@ -41,7 +41,8 @@ from callback.models import (
 )
 from callback.sessions import open_session
 from callback.survey_format import Script
-from callback.surveys import SessionError, SessionState, answer, finished, prompt, to_turn
+from callback.survey_prompts import prompt, to_turn
+from callback.surveys import SessionError, SessionState, answer, finished
 
 log = logging.getLogger(__name__)
 attempts_t, sessions_t = table(CallAttempt), table(SurveySession)

@@ -1,0 +1,179 @@
+"""Render a survey session's current question as a Prompt for a channel, or a Turn for a dialer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from callback.dialing import Turn
+from callback.survey_format import PLACEHOLDERS, Kind, Question, Script, Text
+from callback.survey_input import InputError
+from callback.surveys import Event, SessionState, current_question, finished
+
+__all__ = ["Choice", "Expect", "Prompt", "prompt", "to_turn"]
+
+
+@dataclass(frozen=True)
+class Choice:
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Expect:
+    """The input an IVR should collect for a prompt."""
+
+    digits: bool = False  # collect keypad digits
+    max_digits: int = 1
+    finish_key: str = ""  # "#" ends a number early
+    speech: bool = False  # speech may be captured
+    timeout: int = 8  # seconds of silence before the dialer answers with no input
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What to say (or show) next, rendered for one channel and language."""
+
+    question: str  # "" for the goodbye after a survey that ended on a question
+    kind: Kind
+    text: str
+    language: str
+    channel: str
+    audio: str | None = None
+    options: tuple[Choice, ...] = ()
+    expect: Expect = field(default_factory=Expect)
+    #: The question is asked again after a refused input; on the IVR the text then begins
+    #: with an apology (an agent sees ``error`` instead and needs no apology to read out).
+    reprompt: bool = False
+    error: InputError | None = None
+    #: Nothing follows: speak this and hang up.
+    final: bool = False
+    note: str | None = None  # for the agent's eyes only
+    min: int | None = None
+    max: int | None = None
+
+
+_SORRY = {
+    InputError.NO_INPUT: Text.of(
+        zh="对不起，没有听到您的回答。", en="Sorry, I did not hear an answer."
+    ),
+    None: Text.of(zh="对不起，您的输入无效。", en="Sorry, that is not a valid answer."),
+}
+_GOODBYE = Text.of(zh="感谢您的配合，再见！", en="Thank you for your time. Goodbye.")
+_SEPARATOR = {"zh": ""}  # Chinese sentences run on without a space
+_BCP47 = {"zh": "cmn-CN", "en": "en-US"}
+
+
+def prompt(
+    script: Script, state: SessionState, channel: str | None = None, language: str | None = None
+) -> Prompt:
+    """Render the current question (or the goodbye, once finished) for a channel and language.
+
+    ``channel`` and ``language`` default to the session's; a language the script lacks falls
+    back to its first, and ``Prompt.language`` says which was used.
+    """
+    channel = channel or state.channel
+    language = language or state.language
+    if language not in script.languages:
+        language = script.languages[0]
+    values = _placeholder_values(state, language)
+    question = current_question(script, state)
+    if question is None:
+        closing = script.question(state.current) if state.current else None
+        if closing is None or closing.kind is not Kind.SAY:
+            text = (script.goodbye or _GOODBYE).get(language)
+            return Prompt("", Kind.SAY, text.format_map(values), language, channel, final=True)
+        question = closing
+    reprompt = state.event is Event.REPROMPT
+    text = question.agent.get(language)
+    if channel == "ivr":
+        text = question.ivr.get(language) if question.ivr else text + _menu(question, language)
+    text = text.format_map(values)
+    if reprompt and channel == "ivr":
+        sorry = question.retry or script.retry or _SORRY.get(state.error, _SORRY[None])
+        text = sorry.get(language).format_map(values) + _SEPARATOR.get(language, " ") + text
+    audio = None
+    # A recording has no apology in it, so a re-prompt is spoken from the text instead.
+    if channel == "ivr" and question.audio and not reprompt:
+        name = question.audio.lookup(language)
+        if name is not None:
+            audio = str(Path(script.audio_dir) / name) if script.audio_dir else name
+    return Prompt(
+        question=question.id,
+        kind=question.kind,
+        text=text,
+        language=language,
+        channel=channel,
+        audio=audio,
+        options=tuple(
+            Choice(o.key, o.label.get(language).format_map(values)) for o in question.options
+        ),
+        expect=_expect(question),
+        reprompt=reprompt,
+        error=state.error if reprompt else None,
+        final=finished(state),
+        note=question.note.get(language).format_map(values) if question.note else None,
+        min=question.min,
+        max=question.max,
+    )
+
+
+def _placeholder_values(state: SessionState, language: str) -> dict[str, str]:
+    values = {k: v for k, v in state.fields if k in PLACEHOLDERS}
+    if values.get("date"):
+        day = date.fromisoformat(values["date"])
+        if language == "zh":
+            values["date"] = f"{day.year}年{day.month}月{day.day}日"
+        elif language == "en":
+            values["date"] = f"{day.day} {day:%B} {day.year}"
+    return {name: values.get(name, "") for name in PLACEHOLDERS}
+
+
+def _menu(question: Question, language: str) -> str:
+    """Keypad instructions for an IVR question that has no IVR text of its own."""
+    zh = language == "zh"
+    if question.kind is Kind.RATING:
+        low, high = question.min, question.max
+        return f"请按{low}到{high}。" if zh else f" Press a key from {low} to {high}."
+    if question.options:
+        if zh:
+            return "；".join(f"{o.label.get(language)}请按{o.key}" for o in question.options) + "。"
+        return "".join(f" For {o.label.get(language)}, press {o.key}." for o in question.options)
+    if question.kind in (Kind.NUMBER, Kind.PHONE):
+        return "输入后请按井号键。" if zh else " Then press the hash key."
+    return ""
+
+
+def _expect(question: Question) -> Expect:
+    timeout = question.timeout
+    if question.kind in (Kind.NUMBER, Kind.PHONE):
+        return Expect(True, question.digits, "#", False, timeout)
+    if question.options:
+        return Expect(True, 1, "", False, timeout)
+    if question.kind is Kind.TEXT:
+        return Expect(False, 1, "", question.speech, timeout)
+    return Expect(False, 1, "", False, timeout)
+
+
+def to_turn(prompt: Prompt) -> Turn:
+    """The IVR dialer's view of a prompt (TwiML ``<Gather>``, SIP playback and digits).
+
+    A turn that expects nothing and does not hang up is a "say" step: the dialer speaks it
+    and answers straight away with no input, which moves the session on.
+    """
+    e = prompt.expect
+    expect = " ".join(word for word, on in (("digits", e.digits), ("speech", e.speech)) if on)
+    return Turn(
+        text=prompt.text,
+        audio=prompt.audio,
+        language=_BCP47.get(prompt.language, prompt.language),
+        expect="" if prompt.final else expect,
+        max_digits=e.max_digits,
+        finish_on_key=e.finish_key,
+        timeout_seconds=e.timeout,
+        hangup=prompt.final,
+        question=prompt.question,
+        kind=str(prompt.kind),
+        choices=tuple(choice.key for choice in prompt.options),
+    )
