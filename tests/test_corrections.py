@@ -19,7 +19,7 @@ from callback.attempts import attempt_placed, begin_attempt
 from callback.calls import CallHandler
 from callback.claims import Scope, claim_next
 from callback.config import Settings
-from callback.corrections import CorrectionError
+from callback.correction_steps import CorrectionError
 from callback.dialing import CallEvent, EventKind
 from callback.importing import ImportOptions, import_file
 from callback.models import (
