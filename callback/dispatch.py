@@ -212,7 +212,10 @@ class Dispatcher:
                 finish_attempt(self.engine, attempt_id, EventKind.FAILED, self.clock(),
                                {"error": repr(exc)})  # fmt: skip
                 continue
-            attempt_placed(self.engine, attempt_id, call_id, self.clock())
+            # The extension keyed is the attempt's to remember: the answer came from the
+            # switchboard, which a hotline check must not take for the hotline's.
+            keyed = {"extension": request.extension} if request.extension else None
+            attempt_placed(self.engine, attempt_id, call_id, self.clock(), keyed)
             placed += 1
             room -= 1
         report.placed += placed

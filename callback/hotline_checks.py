@@ -73,6 +73,10 @@ HANDED_UNTOLD = (
     "answered, by a person or a machine the dialer could not tell apart: a tester finds out "
     "and makes the consultation call"
 )
+HANDED_EXTENSION = (
+    "answered at the switchboard, which says nothing of the extension keyed after it: a tester "
+    "calls, records whether and by whom it is answered, and makes the consultation call"
+)
 #: How many attempts' answers ``MachineChecks`` remembers (a dispatcher runs for months).
 _REMEMBERED = 10_000
 
@@ -119,8 +123,15 @@ class MachineChecks:
         if attempt is None:
             return True  # ended already: repeated and late events change nothing
         kind = event.kind
+        answered = kind in (EventKind.ANSWERED, EventKind.MACHINE, EventKind.COMPLETED)
         if kind is EventKind.RINGING:
             _note(self.engine, event.attempt_id, {"ringing_at": event.at.isoformat()})
+        elif answered and attempt.detail.get("extension"):
+            # The switchboard answered, then the extension was keyed: whatever detection said
+            # was about the switchboard's greeting, and the seconds are the switchboard's.
+            # Nothing is observed; the check is the tester's from its first question.
+            _note(self.engine, event.attempt_id, {}, answered_at=event.at)
+            self._conclude(event, attempt, {}, HANDED_EXTENSION)
         elif kind is EventKind.ANSWERED:
             _note(self.engine, event.attempt_id, {}, answered_at=event.at)
             if event.answered_by in (ANSWERED_BY_PERSON, ANSWERED_BY_UNKNOWN):
@@ -178,9 +189,14 @@ class MachineChecks:
         )
 
     def _conclude(
-        self, event: CallEvent, attempt: _Attempt, observations: Mapping[str, Value]
+        self,
+        event: CallEvent,
+        attempt: _Attempt,
+        observations: Mapping[str, Value],
+        why: str | None = None,
     ) -> None:
-        """Record the observations in the attempt's session; complete or hand off the check."""
+        """Record the observations in the attempt's session; complete or hand off the check
+        (audited with ``why``, or why the observations say)."""
         now = event.at
         session = open_session(self.engine, attempt.id, "agent", now)
         state = settle(session.script, observe(session.script, session.state, observations))
@@ -190,13 +206,16 @@ class MachineChecks:
                 .where(sessions_t.c.id == session.id)
                 .values(state=state.to_json(), updated_at=now)
             )
-            _audit(conn, now, self.actor, "hotline_check.observe", attempt, None,
-                   dict(observations), "observed by the dialer from the call's events")  # fmt: skip
+            if observations:
+                why_observed = "observed by the dialer from the call's events"
+                _audit(conn, now, self.actor, "hotline_check.observe", attempt, None,
+                       dict(observations), why_observed)  # fmt: skip
         session = dataclasses.replace(session, state=state)
         done = finished(state)
         if not done:
-            by_person = observations.get("answered_by") == ANSWERED_BY_PERSON
-            why = HANDED_PERSON if by_person else HANDED_UNTOLD
+            if why is None:
+                by_person = observations.get("answered_by") == ANSWERED_BY_PERSON
+                why = HANDED_PERSON if by_person else HANDED_UNTOLD
             if not hand_off(self.engine, attempt.id, self.actor, now, why):
                 return  # the attempt ended meanwhile (a repeated event got there first)
         close_session(self.engine, session, self.actor, now)

@@ -471,15 +471,26 @@ def pending_note(pending: int) -> str:
 
 
 def _spot_check(
-    unit: str, rates: Mapping[str, Any] | None, answers: Mapping[str, Any] | None
+    unit: str,
+    rates: Mapping[str, Any] | None,
+    answers: Mapping[str, Any] | None,
+    with_tester: bool = False,
 ) -> SpotCheck:
     """One check from the hotline-check script's response; no response means nobody answered.
 
-    Answered with nobody saying yet by whom (``answered_by`` not recorded) is pending.
+    A check that says neither "not answered" nor by whom it was answered, with a response
+    (the dialer saw an answer it could not judge) or still open with a tester (it saw only a
+    switchboard), is pending: nobody has recorded yet what the hotline did.
     """
+    recorded = answers is not None
     rates, answers = rates or {}, answers or {}
     person = rates.get("connected") is True
-    pending = not person and answers.get("answered") is True and "answered_by" not in answers
+    pending = (
+        (recorded or with_tester)
+        and not person
+        and answers.get("answered") is not False
+        and "answered_by" not in answers
+    )
     seconds = answers.get("answer_seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
         seconds = None
@@ -502,7 +513,8 @@ def spot_checks(
     """(unit id, first dial, check) for every planned check dialled at least once.
 
     A check is its queue item, dialled perhaps more than once: it is dated by its first dial
-    and judged by its response, which keeps the best call.
+    and judged by its response, which keeps the best call (and by whether it is still open
+    with a tester).
     """
     if not campaign_ids:
         return []
@@ -513,7 +525,13 @@ def spot_checks(
         .subquery()
     )
     query = (
-        sa.select(qi.c.unit_id, first.c.at, r.c.rates, r.c.answers)
+        sa.select(
+            qi.c.unit_id,
+            first.c.at,
+            r.c.rates,
+            r.c.answers,
+            sa.and_(qi.c.handed_to.is_not(None), qi.c.state == QueueState.OPEN.value),
+        )
         .select_from(first.join(qi, qi.c.id == first.c.queue_item_id))
         .outerjoin(r, r.c.queue_item_id == qi.c.id)
     )
@@ -522,8 +540,8 @@ def spot_checks(
     if until is not None:
         query = query.where(first.c.at < until)
     return [
-        (unit_id, at, _spot_check("", rates, answers))
-        for unit_id, at, rates, answers in conn.execute(query)
+        (unit_id, at, _spot_check("", rates, answers, with_tester))
+        for unit_id, at, rates, answers, with_tester in conn.execute(query)
     ]
 
 

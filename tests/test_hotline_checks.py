@@ -29,7 +29,7 @@ from callback.dialing import (
     Turn,
 )
 from callback.dispatch import Dispatcher
-from callback.hotline_checks import HANG_UP, LISTEN
+from callback.hotline_checks import HANDED_EXTENSION, HANG_UP, LISTEN
 from callback.models import (
     AuditEntry,
     CallAttempt,
@@ -367,6 +367,17 @@ def test_a_hotline_published_with_an_extension_is_dialled_with_it(cli, engine) -
     keyed = {(call.to, call.extension) for call in dialer.started}
     assert (tax, "8001") in keyed
     assert {extension for number, extension in keyed if number != tax} == {None}
+    # The switchboard answered; whether the extension did, and who, nobody knows yet: the
+    # machine records nothing about the answer and the check is pending in 接通率.
+    check = by_unit(engine)["区税务局"]
+    (machine_try,) = check["attempts"]
+    assert machine_try.detail["extension"] == "8001"
+    assert check["response"] is None and machine_try.detail["observed"] == {}
+    assert check["item"].handed_to == "agent"
+    hand_offs = [e for e in rows(engine, AuditEntry) if e.action == "queue_item.hand_off"]
+    assert HANDED_EXTENSION in {e.reason for e in hand_offs if e.entity_id == check["item"].id}
+    tax_rates = {h.unit: h.rates for h in rates_report(engine, campaigns=[campaign]).hotlines}
+    assert (tax_rates["区税务局"].pending, tax_rates["区税务局"].connection.n) == (1, 0)
     # The tester who makes the consultation call reads it too, on the card and when dialling.
     save_agent(engine, "li", ["区税务局"], "office")
     # d dial, b busy, q quit
@@ -374,6 +385,7 @@ def test_a_hotline_published_with_an_extension_is_dialled_with_it(cli, engine) -
     assert result.exit_code == 0, result.output
     assert "咨询电话 057188003333 转 8001" in result.output
     assert "请拨打 057188003333 转 8001" in result.output
+    assert "自动拨测已记录" not in result.output  # nothing observed to show
     tester = by_unit(engine)["区税务局"]["attempts"][-1]
     assert (tester.worker, tester.campaign_id, tester.outcome) == ("li", campaign, "busy")
 

@@ -30,7 +30,7 @@ from test_web_twilio import (  # noqa: E402, F401 - fixtures
 from callback.attempts import attempt_placed, begin_attempt, extension_of  # noqa: E402
 from callback.claims import Scope, claim_next  # noqa: E402
 from callback.dialing import CallRequest  # noqa: E402
-from callback.hotline_checks import HANDED_UNTOLD  # noqa: E402
+from callback.hotline_checks import HANDED_EXTENSION, HANDED_UNTOLD  # noqa: E402
 from callback.models import (  # noqa: E402
     AuditEntry,
     CallAttempt,
@@ -71,7 +71,9 @@ def placed_check(
         dialer = TwilioDialer(api.settings(), lambda event: None)
         request = CallRequest(attempt, number, extension=extension_of(engine, claim, number))
         sid = api.client().calls.create(**dialer.call_params(request)).sid
-    attempt_placed(engine, attempt, sid, due - timedelta(seconds=9))
+    # As the dispatcher records it: the extension keyed, when there is one.
+    keyed = {"extension": extension} if extension else None
+    attempt_placed(engine, attempt, sid, due - timedelta(seconds=9), keyed)
     api.set_call(sid, "in-progress")
     return attempt, number, sid
 
@@ -175,4 +177,6 @@ def test_a_check_that_keys_an_extension_goes_to_a_tester_at_once(
         "2.36",
     )
     (hand_off,) = [e for e in rows(engine, AuditEntry) if e.action == "queue_item.hand_off"]
-    assert hand_off.reason == HANDED_UNTOLD
+    assert hand_off.reason == HANDED_EXTENSION
+    # The switchboard's answer says nothing of the extension: nothing is recorded of it.
+    assert rows(engine, Response) == [] and row.detail["observed"] == {}

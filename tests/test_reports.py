@@ -441,13 +441,30 @@ def test_a_check_nobody_has_identified_the_answerer_of_is_pending(
         untold, at=T0, rates={"connected": False, "real_time": None},
         answers={"answered": True, "answer_seconds": 4}, complete=False, code="2.36",
     )  # fmt: skip
+    # A switchboard answered and the extension was keyed: nothing recorded, open with a
+    # tester. Pending too; once the tester's item is over without a record, it is not.
+    switchboard, closed = (world.item(campaign, unit, hotline=hotline) for _ in range(2))
+    with engine.begin() as conn:
+        items = table(QueueItem)
+        conn.execute(
+            sa.update(items)
+            .where(items.c.id.in_([switchboard, closed]))
+            .values(handed_to="agent", handed_at=T0)
+        )
+        conn.execute(
+            sa.update(items)
+            .where(items.c.id == closed)
+            .values(state="finished", final_disposition="3.13", finished_at=T0)
+        )
+    for item in (switchboard, closed):
+        world.attempt(item, T0, code="2.36")
     report = rates_report(engine, "unit", ["checks"])
     (line,) = report.hotlines
-    assert (line.rates.calls, line.rates.pending) == (3, 1)
-    assert (line.rates.connection.k, line.rates.connection.n) == (1, 2)
-    assert any("1 spot checks answered by someone not yet identified" in n for n in report.notes)
+    assert (line.rates.calls, line.rates.pending) == (5, 2)
+    assert (line.rates.connection.k, line.rates.connection.n) == (1, 3)
+    assert any("2 spot checks answered by someone not yet identified" in n for n in report.notes)
     week = weekly_data(engine, OLD, MIDNIGHT)
-    assert (week.total.hotline.pending, week.total.hotline.connection.n) == (1, 2)
+    assert (week.total.hotline.pending, week.total.hotline.connection.n) == (2, 3)
     assert any("待核实" in note for note in week.notes)
 
 
