@@ -1,7 +1,7 @@
 """Callback queues (回访对象): campaign rules as JSON, scheduling of queue items, queue status.
 
 A queue item's ``due_at`` is when it may next be dialled; it is computed here, by
-``callback.rules.decide``, from the case's numbers, its attempts, its appointment and the
+``callback.decisions.decide``, from the case's numbers, its attempts, its appointment and the
 do-not-call list, whenever a campaign starts and after every attempt ends. Claiming and the
 attempt lifecycle (the outbox) live in ``callback.claims`` and ``callback.attempts``.
 """
@@ -62,7 +62,7 @@ MAX_SLOTS = 4
 #: A claim not renewed for this long belongs to a vanished worker and is free again.
 LEASE = timedelta(minutes=10)
 
-# wait_reason values besides callback.rules.Reason's (which explain a due_at of NULL).
+# wait_reason values besides callback.decisions.Reason's (which explain a due_at of NULL).
 WAIT_NEW = "new"  # never attempted; due at the first callable instant
 WAIT_RETRY = "retry"  # attempted; waits for the retry delay or another slot
 WAIT_APPOINTMENT = "appointment"  # the citizen's (or the planned check's) time
@@ -426,7 +426,7 @@ class QueueStatus:
     other: int = 0  # waiting for anything else (see waiting)
     finished: int = 0
     #: Open items waiting for something other than a retry or an appointment, by reason:
-    #: a callback.rules.Reason, "window" (not yet called, the window is closed) or
+    #: a callback.decisions.Reason, "window" (not yet called, the window is closed) or
     #: "unscheduled" (the queue has not been refreshed since sampling).
     waiting: dict[str, int] = field(default_factory=dict)
     #: Finished items by final AAPOR disposition code.

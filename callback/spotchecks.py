@@ -59,7 +59,7 @@ class HotlineDesign:
 
     @property
     def rules(self) -> CallingRules:
-        """Office hours as calling rules, so that callback.rules can check every planned call."""
+        """Office hours as calling rules, so that callback.decisions checks every planned call."""
         return CallingRules(
             windows=self.office_hours, timezone=self.timezone, closed_dates=self.closed_dates
         )

@@ -135,7 +135,7 @@ class Campaign(Base):
 class QueueItem(Base):
     """A sampled case (or a planned hotline check) waiting to be called (回访对象).
 
-    ``due_at`` is when it may next be dialled, computed by callback.rules whenever something
+    ``due_at`` is when it may next be dialled, computed by callback.decisions whenever something
     happens to it; None while it waits for nothing the clock can bring (finished, or the
     reason in ``wait_reason``). Claims are leases: ``held_by`` and ``held_at``.
     """
