@@ -205,7 +205,7 @@ class PhoneParser:
         # 010 and 020-029 are three digits long, every other area code four.
         size = 3 if digits[1:2] in ("1", "2") else 4
         area, rest = digits[:size], digits[size:]
-        # A real area code is one a landline can be behind (0000 and 0999 are not).
+        # A real area code is one a landline can be behind (0000 is not; 0999, Yining, is).
         landlines = (area + "6" + "2" * n for n in (6, 7))
         if any(self._fixed.matches(n[1:]) and self._general.matches(n[1:]) for n in landlines):
             return area, rest
