@@ -300,26 +300,25 @@ class FakeTwilioAPI:
                 RecordedRequest(handler.command, url.path, form, headers, username, status, payload)
             )
         data = json.dumps(payload).encode()
-        sid = payload.get("sid") if status == 201 else None
-        play = sid is not None and self.on_create is not None
+        sid = str(payload["sid"]) if status == 201 else None
+        on_create = self.on_create if sid is not None else None
         with self._lock:
             stall = self._stalls.pop(0) if sid is not None and self._stalls else None
-            if play:
+            if on_create is not None:
                 self._playing += 1
-        if stall is not None:
-            # The call is queued and goes on; only its answer is late (or never arrives).
-            if play:
-                assert self.on_create is not None
-                self._play(self.on_create, str(sid))
-                play = False
-            time.sleep(stall)
-        try:
+        if stall is None:
             self._respond(handler, status, data, extra)
-        except OSError:  # the dialer gave up waiting and closed the connection
-            pass
-        if play:
-            assert self.on_create is not None
-            self._play(self.on_create, str(sid))
+        else:
+            # The call is queued and goes on; only its answer is late (or never arrives).
+            if on_create is not None and sid is not None:
+                self._play(on_create, sid)
+            time.sleep(stall)
+            try:
+                self._respond(handler, status, data, extra)
+            except OSError:  # the dialer gave up waiting and closed the connection
+                pass
+        if on_create is not None and sid is not None and stall is None:
+            self._play(on_create, sid)
 
     @staticmethod
     def _respond(
