@@ -26,9 +26,10 @@ from callback.attempts import (
     finish_attempt,
     next_number,
 )
-from callback.claims import Claim, ClaimError, Scope, claim_next, release
+from callback.claims import Claim, ClaimError, Scope, agent_scope, claim_next, release
 from callback.dialing import EventKind
 from callback.dispositions import AgentOutcome, Disposition
+from callback.errors import CallbackError
 from callback.hotline_checks import observed_answers
 from callback.models import Campaign, Case, Contact, Hotline, QueueItem, Unit, table
 from callback.phones import mask
@@ -123,6 +124,27 @@ OUTCOME_KEYS = {
 }
 
 
+def agent_work(
+    engine: Engine,
+    login: str,
+    units: frozenset[int] | None = None,
+    campaigns: frozenset[int] | None = None,
+) -> Callable[[], Scope]:
+    """What ``login`` may work now, read afresh at each call: the units they work for (within
+    ``units``), in manual campaigns and the checks automated ones handed to a person."""
+
+    def scope() -> Scope:
+        allowed = agent_scope(engine, login).units or frozenset()
+        return Scope(
+            units=allowed if units is None else allowed & units,
+            campaigns=campaigns,
+            dialers=frozenset({"manual"}),
+            handed=True,
+        )
+
+    return scope
+
+
 class Workstation:
     """One agent working their queues until the queue is empty or they quit."""
 
@@ -130,13 +152,15 @@ class Workstation:
         self,
         engine: Engine,
         login: str,
-        scope: Scope,
+        scope: Callable[[], Scope],
         terminal: Terminal,
         zone: tzinfo,
         clock: Callable[[], datetime],
     ) -> None:
         self.engine = engine
         self.login = login
+        #: Read again before every claim: an agent deactivated, or moved off a unit, while
+        #: the workstation is open sees no further case they may no longer work.
         self.scope = scope
         self.term = terminal
         self.zone = zone
@@ -151,7 +175,12 @@ class Workstation:
         """Work cases until the agent quits or nothing is due; return how many were worked."""
         try:
             while True:
-                self.claim = claim_next(self.engine, self.login, self.scope, self.clock())
+                try:
+                    scope = self.scope()
+                except CallbackError as exc:
+                    self.term.say(f"不能继续领取回访对象：{exc}")
+                    return self.done
+                self.claim = claim_next(self.engine, self.login, scope, self.clock())
                 if self.claim is not None and self.claim.item_id in self.skipped:
                     # Only cases skipped already are due: leave them for later, or others.
                     release(self.engine, self.claim.item_id, self.login)

@@ -7,13 +7,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from callback import agents as agents_module
-from callback.claims import Scope, agent_scope
+from callback.claims import agent_scope
 from callback.cli.context import AppContext, pass_app
 from callback.cli.output import echo_json, table
 from callback.errors import CallbackError
 from callback.models import Campaign
 from callback.models import table as model_table
-from callback.workstation import Workstation
+from callback.workstation import Workstation, agent_work
 
 
 class ClickTerminal:
@@ -62,20 +62,17 @@ def agent(app: AppContext, units: tuple[str, ...], campaigns: tuple[str, ...]) -
     engine = app.database()
     login = app.settings.actor
     agents_module.get_agent(engine, login)  # says how to register an unknown agent
-    scope = agent_scope(engine, login)
+    wanted = None
     if units:
-        wanted = set(agents_module.unit_ids(engine, units).values())
-        outside = wanted - (scope.units or frozenset())
-        if outside:
+        wanted = frozenset(agents_module.unit_ids(engine, units).values())
+        if wanted - (agent_scope(engine, login).units or frozenset()):
             raise CallbackError("you do not work for every unit given to --unit")
-        scope = Scope(units=frozenset(wanted))
     campaign_ids = None
     if campaigns:
         campaign_ids = frozenset(_campaign_ids(engine, campaigns))
-    # Manual campaigns, and the checks automated campaigns handed to a person (a tester).
-    scope = Scope(
-        units=scope.units, campaigns=campaign_ids, dialers=frozenset({"manual"}), handed=True
-    )
+
+    scope = agent_work(engine, login, wanted, campaign_ids)
+    scope()  # an inactive agent is told before the workstation opens
     station = Workstation(engine, login, scope, ClickTerminal(), app.settings.tz, app.now)
     try:
         worked = station.run()
@@ -113,6 +110,47 @@ def add(app: AppContext, login: str, units: tuple[str, ...], name: str | None) -
     """Register LOGIN (or change their units) as an agent for the given units."""
     info = agents_module.save_agent(app.database(), login, units, app.settings.actor, name)
     click.echo(f"{info.login} works for {'、'.join(info.units)}.")
+    if not info.active:
+        click.echo(
+            f"{info.login} is inactive: `callback agents activate {info.login} --reason ...` "
+            "lets them work again."
+        )
+
+
+@agents_group.command(name="deactivate")
+@click.argument("login")
+@click.option("--reason", required=True, help="Why, for the audit log (e.g. left the team).")
+@pass_app
+def deactivate(app: AppContext, login: str, reason: str) -> None:
+    """Stop LOGIN working any queue; their appointments go to colleagues.
+
+    A call they have in hand can still be recorded; their open workstation stops before the
+    next case. Kept, with their history, for the reports.
+    """
+    done = agents_module.deactivate_agent(
+        app.database(), login, app.settings.actor, app.now(), reason
+    )
+    click.echo(f"{login} deactivated.")
+    if done.appointments_freed:
+        click.echo(
+            f"{done.appointments_freed} appointment(s) booked with {login} are now for any "
+            "agent of the unit, at the booked time."
+        )
+    if done.holding:
+        click.echo(
+            f"{login} holds {done.holding} case(s) now: theirs to record until the lease runs "
+            "out, then back in the queue."
+        )
+
+
+@agents_group.command(name="activate")
+@click.argument("login")
+@click.option("--reason", required=True, help="Why, for the audit log.")
+@pass_app
+def activate(app: AppContext, login: str, reason: str) -> None:
+    """Let an inactive LOGIN work their units' queues again."""
+    agents_module.activate_agent(app.database(), login, app.settings.actor, app.now(), reason)
+    click.echo(f"{login} is active again.")
 
 
 @agents_group.command(name="list")
