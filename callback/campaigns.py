@@ -1,4 +1,4 @@
-"""Campaigns in the database: create one, draw its sample (or plan its spot checks), close it.
+"""Campaigns in the database: create one, draw its sample (or plan its spot checks).
 
 The decisions are callback.sampling's; this module reads the frame for them and writes what
 they decide, each campaign's sample in one transaction.
@@ -146,7 +146,7 @@ def create_campaign(
         )
 
 
-def _find(conn: Connection, campaign: int | str, lock: bool = False) -> Row[Any]:
+def find_campaign(conn: Connection, campaign: int | str, lock: bool = False) -> Row[Any]:
     """The campaign row by id (an int) or name (a str)."""
     column = campaigns_t.c.id if isinstance(campaign, int) else campaigns_t.c.name
     query = sa.select(campaigns_t).where(column == campaign)
@@ -156,22 +156,6 @@ def _find(conn: Connection, campaign: int | str, lock: bool = False) -> Row[Any]
     if row is None:
         raise CampaignError(f"no campaign {campaign!r}")
     return row
-
-
-def close_campaign(engine: Engine, campaign: int | str, now: datetime) -> None:
-    """Close a campaign: nothing more is dialled for it. Its queue items stay as they are."""
-    with immediate(engine) as conn:
-        row = _find(conn, campaign, lock=True)
-        if row.status == CampaignStatus.CLOSED.value:
-            raise CampaignError(
-                f"campaign {row.name} was already closed on {row.closed_at:%Y-%m-%d}"
-            )
-        conn.execute(
-            sa.update(campaigns_t)
-            .where(campaigns_t.c.id == row.id)
-            .values(status=CampaignStatus.CLOSED.value, closed_at=now)
-        )
-    forget_campaigns()
 
 
 @dataclass
@@ -228,7 +212,7 @@ def _counts(by: Sequence[sa.ColumnElement[Any]]) -> sa.Select[Any]:
 def campaign_summary(engine: Engine, campaign: int | str) -> CampaignSummary:
     """Describe one campaign: its settings, its sample report and its queues."""
     with engine.connect() as conn:
-        row = _find(conn, campaign)
+        row = find_campaign(conn, campaign)
         queues = [
             QueueCount(unit, items, opened, items - opened)
             for unit, items, opened in conn.execute(
@@ -269,7 +253,7 @@ def sample_campaign(engine: Engine, campaign: int | str, now: datetime) -> dict[
     if now.tzinfo is None:
         raise ValueError("now must be a timezone-aware datetime")
     with immediate(engine) as conn:
-        row = _find(conn, campaign, lock=True)
+        row = find_campaign(conn, campaign, lock=True)
         existing = conn.execute(
             sa.select(sa.func.count()).where(queue_t.c.campaign_id == row.id)
         ).scalar_one()

@@ -56,10 +56,14 @@ from callback.models import (
     DialerPacing,
     table,
 )
+from callback.queues import refresh
 
 log = logging.getLogger(__name__)
 attempts_t, campaigns_t = table(CallAttempt), table(Campaign)
 pacing_t = table(DialerPacing)
+SAMPLED, PAUSED = CampaignStatus.SAMPLED.value, CampaignStatus.PAUSED.value
+#: How often (seconds) a tick looks for campaigns sampled, resumed, paused or closed since.
+LINES_EVERY = 30.0
 
 
 @dataclass
@@ -93,6 +97,7 @@ class Dispatcher:
         dialers: Mapping[str, Dialer] | None = None,
         horizon: timedelta = timedelta(seconds=2),
         sleep: Callable[[float], None] = time.sleep,
+        lines_every: float = LINES_EVERY,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -101,33 +106,77 @@ class Dispatcher:
         self.horizon = horizon
         self.sleep = sleep
         self.handler = CallHandler(engine, actor=worker, clock=clock)
-        self.lines = self._lines(set(campaigns) if campaigns is not None else None, dialers)
+        self.names = set(campaigns) if campaigns is not None else None
+        self.given = dict(dialers or {})
+        self.lines_every = lines_every
+        if self.names is not None:
+            self._check_names(self.names)
+        self.lines: list[Line] = []
+        self._lines_read = time.monotonic()
+        self.update_lines(refresh_new=False)
         self.stopping = False
 
-    def _lines(self, names: set[str] | None, given: Mapping[str, Dialer] | None) -> list[Line]:
+    def _check_names(self, names: set[str]) -> None:
+        with self.engine.connect() as conn:
+            statuses = dict(
+                conn.execute(
+                    sa.select(campaigns_t.c.name, campaigns_t.c.status).where(
+                        campaigns_t.c.name.in_(sorted(names))
+                    )
+                ).all()
+            )
+        # A paused campaign is taken up when it is resumed; any other is a mistake.
+        unknown = {n for n in names if statuses.get(n) not in (SAMPLED, PAUSED)}
+        if unknown:
+            raise CallbackError(
+                f"no sampled campaign named {', '.join(sorted(unknown))} (callback "
+                "campaign list shows them)"
+            )
+
+    def update_lines(self, refresh_new: bool = True) -> list[str]:
+        """Take up the campaigns sampled or resumed since the last look, and let go of those
+        paused or closed; return what changed, for the log.
+
+        A service started before a campaign was sampled dials it without a restart. A dialer
+        left with no campaign keeps its line (its calls in flight still report), but claims
+        nothing.
+        """
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(campaigns_t.c.id, campaigns_t.c.name, campaigns_t.c.dialer).where(
                     campaigns_t.c.status == CampaignStatus.SAMPLED
                 )
             ).all()
-        if names is not None:
-            unknown = names - {r.name for r in rows}
-            if unknown:
-                raise CallbackError(
-                    f"no sampled campaign named {', '.join(sorted(unknown))} (callback "
-                    "campaign list shows them)"
-                )
-            rows = [r for r in rows if r.name in names]
+        self._lines_read = time.monotonic()
+        if self.names is not None:
+            rows = [r for r in rows if r.name in self.names]
         by_dialer: dict[str, set[int]] = {}
         for row in rows:
             if row.dialer not in PERSON_DIALERS:
                 by_dialer.setdefault(row.dialer, set()).add(row.id)
-        lines = []
+        lines = list(self.lines)
+        by_name = {line.name: line for line in lines}
+        changes, taken_up = [], set()
         for name, ids in sorted(by_dialer.items()):
-            dialer = given[name] if given and name in given else self._build(name)
-            lines.append(Line(name, dialer, frozenset(ids)))
-        return lines
+            line = by_name.get(name)
+            if line is None:
+                dialer = self.given[name] if name in self.given else self._build(name)
+                line = Line(name, dialer, frozenset())
+                lines.append(line)
+            if line.campaigns != ids:
+                taken_up |= ids - line.campaigns
+                changes.append(f"{name}: campaigns {sorted(line.campaigns)} -> {sorted(ids)}")
+                line.campaigns = frozenset(ids)
+        for line in lines:
+            if line.name not in by_dialer and line.campaigns:
+                changes.append(f"{line.name}: campaigns {sorted(line.campaigns)} -> []")
+                line.campaigns = frozenset()
+        self.lines = lines  # one assignment: other jobs' loops see the old list or the new
+        if refresh_new:
+            # Work out when their items are due, as at start (a resumed campaign's too).
+            for campaign_id in sorted(taken_up):
+                refresh(self.engine, campaign_id, self.clock())
+        return changes
 
     def _build(self, name: str) -> Dialer:
         cls = plugins.get_dialer(name)
@@ -153,7 +202,13 @@ class Dispatcher:
     def tick(self) -> TickReport:
         """Place the calls that are due and that pacing allows; let dialers report."""
         report = TickReport()
+        if time.monotonic() - self._lines_read >= self.lines_every:
+            for change in self.update_lines():
+                log.info("%s", change)
         for line in self.lines:
+            if not line.campaigns:
+                line.dialer.poll(self.clock())
+                continue
             now = self.clock()
             if line.resting_until is not None and now < line.resting_until:
                 line.dialer.poll(now)

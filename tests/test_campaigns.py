@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from dbsupport import table_rows
 from sqlalchemy.engine import Engine
 
+from callback.campaign_states import close_campaign
 from callback.campaigns import (
     CampaignError,
     campaign_summary,
-    close_campaign,
     create_campaign,
     list_campaigns,
     sample_campaign,
@@ -462,7 +462,7 @@ def test_a_campaign_is_sampled_once(engine, frame):
 def test_a_campaign_closed_unsampled_is_refused_as_closed_not_as_sampled(engine, frame):
     populate(frame)
     campaign = new_campaign(engine, size=10)
-    close_campaign(engine, campaign, NOW)
+    close_campaign(engine, campaign, "office", NOW)
     with pytest.raises(CampaignError) as refused:
         sample_campaign(engine, campaign, NOW + timedelta(hours=1))
     message = str(refused.value)
@@ -482,11 +482,11 @@ def test_a_campaign_with_queue_items_is_not_sampled_even_as_a_draft(engine, fram
 
 def test_a_closed_campaign_is_not_sampled_or_closed_again(engine, frame):
     campaign = new_campaign(engine)
-    close_campaign(engine, "summer", NOW)
+    close_campaign(engine, "summer", "office", NOW)
     with pytest.raises(CampaignError, match="is closed"):
         sample_campaign(engine, campaign, NOW)
     with pytest.raises(CampaignError, match="already closed"):
-        close_campaign(engine, campaign, NOW)
+        close_campaign(engine, campaign, "office", NOW)
     summary = campaign_summary(engine, campaign)
     assert (summary.status, summary.closed_at) == ("closed", NOW)
 
@@ -495,7 +495,7 @@ def test_an_unknown_campaign_is_a_clear_error(engine):
     with pytest.raises(CampaignError, match="no campaign 'nope'"):
         sample_campaign(engine, "nope", NOW)
     with pytest.raises(CampaignError, match="no campaign 12"):
-        close_campaign(engine, 12, NOW)
+        close_campaign(engine, 12, "office", NOW)
 
 
 # -- creating and describing -------------------------------------------------------------------

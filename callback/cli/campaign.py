@@ -1,4 +1,4 @@
-"""``callback campaign``: create a campaign, draw its sample, follow it, close it."""
+"""``callback campaign``: create a campaign, draw its sample, follow it, pause it, close it."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from typing import Any
 
 import click
 
-from callback import campaigns
-from callback.claims import forget_campaigns
+from callback import campaign_states, campaigns
 from callback.cli.context import AppContext, pass_app
 from callback.cli.output import echo_json, table
 from callback.errors import ConfigError
@@ -268,6 +267,9 @@ def show(app: AppContext, name: str, as_json: bool) -> None:
         click.echo(f"  sampled at {_local(app, c.sampled_at)}")
     if c.closed_at:
         click.echo(f"  closed at {_local(app, c.closed_at)}")
+    paused = campaign_states.last_pause(app.database(), c.id) if c.status == "paused" else None
+    if paused is not None:
+        click.echo(f"  paused at {_local(app, paused.at)} by {paused.actor}: {paused.reason}")
     if c.report:
         click.echo("")
         _print_report(c.report)
@@ -331,9 +333,41 @@ def sample(app: AppContext, name: str, as_json: bool) -> None:
 
 @campaign.command()
 @click.argument("name")
+@click.option("--reason", help="Why, for the audit log.")
 @pass_app
-def close(app: AppContext, name: str) -> None:
+def close(app: AppContext, name: str, reason: str | None) -> None:
     """Close campaign NAME: nothing more is dialled for it; its items and answers stay."""
-    campaigns.close_campaign(app.database(), _ref(name), app.now())
-    forget_campaigns()
+    campaign_states.close_campaign(
+        app.database(), _ref(name), app.settings.actor, app.now(), reason or "closed"
+    )
     click.echo(f"Closed campaign {name}.")
+
+
+@campaign.command()
+@click.argument("name")
+@click.option("--reason", required=True, help="Why, for the audit log and `campaign show`.")
+@pass_app
+def pause(app: AppContext, name: str, reason: str) -> None:
+    """Stop dialling campaign NAME until `campaign resume`; calls already up finish.
+
+    Agents and dispatchers, in every process, take no new case of it within seconds.
+    Nothing in its queues changes: resuming takes up where it stopped.
+    """
+    campaign_states.pause_campaign(
+        app.database(), _ref(name), app.settings.actor, app.now(), reason
+    )
+    click.echo(
+        f"Paused campaign {name}: nothing is dialled until `callback campaign resume {name}`."
+    )
+
+
+@campaign.command()
+@click.argument("name")
+@click.option("--reason", help="Why, for the audit log.")
+@pass_app
+def resume(app: AppContext, name: str, reason: str | None) -> None:
+    """Dial paused campaign NAME again (within its window, before its deadline)."""
+    campaign_states.resume_campaign(
+        app.database(), _ref(name), app.settings.actor, app.now(), reason or "resumed"
+    )
+    click.echo(f"Resumed campaign {name}.")

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from callback.cli.context import AppContext, pass_app
-from callback.dispatch import Dispatcher, describe
+from callback.dispatch import LINES_EVERY, Dispatcher, describe
 from callback.models import utcnow
 from callback.queues import refresh
 
@@ -50,7 +50,9 @@ def run(
     Several `callback run` processes may share one PostgreSQL database: none dials a case
     twice, and the dialers' pacing is shared. On start, calls a dead dispatcher left open
     are settled (the provider is asked, else they are closed and their cases retried).
-    Campaigns whose dialer is manual are left to agents (`callback agent`).
+    Campaigns whose dialer is manual are left to agents (`callback agent`). A campaign
+    sampled or resumed while it runs is taken up within 30 s, and one paused or closed is
+    let go (its calls already up finish); no restart is needed.
 
     \b
     Periodic jobs besides dialling: expired claims released (every minute), open calls
@@ -71,8 +73,14 @@ def run(
 
     dispatcher = Dispatcher(engine, settings, worker, clock, campaigns or None)
     if not dispatcher.lines:
-        click.echo("No sampled campaign has an automated dialer: nothing to dial.", err=True)
-        return
+        if once:
+            click.echo("No sampled campaign has an automated dialer: nothing to dial.", err=True)
+            return
+        click.echo(
+            f"{worker}: no sampled campaign has an automated dialer yet; looking again every "
+            f"{LINES_EVERY:.0f} s",
+            err=True,
+        )
     for described in describe(dispatcher.lines):
         click.echo(
             f"{worker}: {described['dialer']} for campaigns {described['campaigns']}", err=True

@@ -21,6 +21,7 @@ class CampaignTarget(enum.StrEnum):
 class CampaignStatus(enum.StrEnum):
     DRAFT = "draft"  # designed, not sampled yet
     SAMPLED = "sampled"  # queues filled: agents and dispatchers may call
+    PAUSED = "paused"  # sampled, but nothing is dialled until it is resumed
     CLOSED = "closed"  # nothing more is dialled
 
 

@@ -1,0 +1,111 @@
+"""A campaign's life after sampling: pause it, resume it, close it; each step audited.
+
+``sampled`` is the only status in which anything is dialled. A pause is the office's brake (a
+script fault found, a complaint, a holiday moved): claims and new dials stop at once, in every
+process, while calls already up run to their end and are recorded. ``resume`` takes up where
+the pause stopped; ``close`` is for good. None of them touches a queue item: the sample, its
+order and its weights stay as they were drawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from callback.campaigns import CampaignError, find_campaign
+from callback.claims import forget_campaigns
+from callback.db import immediate
+from callback.models import AuditEntry, Campaign, CampaignStatus, table
+
+campaigns_t, audit_t = table(Campaign), table(AuditEntry)
+
+DRAFT, SAMPLED = CampaignStatus.DRAFT.value, CampaignStatus.SAMPLED.value
+PAUSED, CLOSED = CampaignStatus.PAUSED.value, CampaignStatus.CLOSED.value
+
+
+def pause_campaign(
+    engine: Engine, campaign: int | str, actor: str, now: datetime, reason: str
+) -> None:
+    """Stop dialling campaign ``campaign`` until it is resumed; calls already up finish."""
+    if not reason.strip():
+        raise CampaignError("say why the campaign is paused (--reason)")
+    with immediate(engine) as conn:
+        row = find_campaign(conn, campaign, lock=True)
+        if row.status == PAUSED:
+            raise CampaignError(f"campaign {row.name} is already paused")
+        if row.status != SAMPLED:
+            raise CampaignError(
+                f"campaign {row.name} is {row.status}: only a sampled campaign is dialled, "
+                "so only a sampled one can be paused"
+            )
+        _set(conn, row.id, SAMPLED, PAUSED, actor, now, reason, "campaign.pause")
+    forget_campaigns()
+
+
+def resume_campaign(
+    engine: Engine, campaign: int | str, actor: str, now: datetime, reason: str = "resumed"
+) -> None:
+    """Let a paused campaign be dialled again, within its window and before its deadline."""
+    with immediate(engine) as conn:
+        row = find_campaign(conn, campaign, lock=True)
+        if row.status != PAUSED:
+            raise CampaignError(f"campaign {row.name} is {row.status}, not paused")
+        _set(conn, row.id, PAUSED, SAMPLED, actor, now, reason or "resumed", "campaign.resume")
+    forget_campaigns()
+
+
+def close_campaign(
+    engine: Engine, campaign: int | str, actor: str, now: datetime, reason: str = "closed"
+) -> None:
+    """Close a campaign: nothing more is dialled for it. Its queue items stay as they are."""
+    with immediate(engine) as conn:
+        row = find_campaign(conn, campaign, lock=True)
+        if row.status == CLOSED:
+            raise CampaignError(
+                f"campaign {row.name} was already closed on {row.closed_at:%Y-%m-%d}"
+            )
+        _set(conn, row.id, row.status, CLOSED, actor, now, reason or "closed", "campaign.close")
+        conn.execute(sa.update(campaigns_t).where(campaigns_t.c.id == row.id).values(closed_at=now))
+    forget_campaigns()
+
+
+def _set(
+    conn: Connection,
+    campaign_id: int,
+    before: str,
+    after: str,
+    actor: str,
+    now: datetime,
+    reason: str,
+    action: str,
+) -> None:
+    conn.execute(sa.update(campaigns_t).where(campaigns_t.c.id == campaign_id).values(status=after))
+    conn.execute(
+        sa.insert(audit_t).values(
+            at=now, actor=actor, action=action, entity="campaign", entity_id=campaign_id,
+            before={"status": before}, after={"status": after}, reason=reason,
+        )
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Pause:
+    at: datetime
+    actor: str
+    reason: str
+
+
+def last_pause(engine: Engine, campaign_id: int) -> Pause | None:
+    """When, by whom and why the campaign was last paused (from the audit log)."""
+    a = audit_t.c
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(a.at, a.actor, a.reason)
+            .where(a.entity == "campaign", a.entity_id == campaign_id, a.action == "campaign.pause")
+            .order_by(a.id.desc())
+            .limit(1)
+        ).first()
+    return None if row is None else Pause(row.at, row.actor, row.reason)

@@ -1,0 +1,180 @@
+"""Pausing, resuming and closing a campaign: nothing dialled while paused; every step audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from test_calls import NOW, rows, world
+from test_dispatch import FakeClock, RecordingDialer, automated
+
+from callback import migrate
+from callback.attempts import begin_attempt
+from callback.campaign_states import close_campaign, last_pause, pause_campaign, resume_campaign
+from callback.campaigns import CampaignError
+from callback.claims import NotCallable, Scope, claim_next
+from callback.config import Settings
+from callback.dispatch import Dispatcher
+from callback.errors import CallbackError
+from callback.models import AuditEntry, CallAttempt, Campaign, QueueItem, table
+
+A = "+8613912345671"
+
+
+def status(engine: Engine) -> str:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(table(Campaign).c.status)).scalar_one()
+
+
+def audit(engine: Engine) -> list:
+    return [e for e in rows(engine, AuditEntry) if e.entity == "campaign"]
+
+
+def test_a_paused_campaign_is_not_claimed_until_resumed(engine: Engine) -> None:
+    campaign = world(engine, cases=2)
+    items = rows(engine, QueueItem)
+    pause_campaign(engine, "june", "office", NOW, "脚本第3题有误")
+    assert status(engine) == "paused"
+    assert claim_next(engine, "w", Scope(), NOW) is None
+    assert rows(engine, QueueItem) == items  # the sample, its order and weights untouched
+    assert last_pause(engine, campaign) is not None
+    assert last_pause(engine, campaign).reason == "脚本第3题有误"
+
+    resume_campaign(engine, campaign, "office", NOW, "脚本已改正")
+    assert status(engine) == "sampled"
+    assert claim_next(engine, "w", Scope(), NOW) is not None
+    pause, resume = audit(engine)
+    assert (pause.action, pause.actor, pause.before, pause.after, pause.reason) == (
+        "campaign.pause", "office", {"status": "sampled"}, {"status": "paused"}, "脚本第3题有误",
+    )  # fmt: skip
+    assert (resume.action, resume.before, resume.after, resume.reason) == (
+        "campaign.resume", {"status": "paused"}, {"status": "sampled"}, "脚本已改正",
+    )  # fmt: skip
+
+
+def test_a_case_claimed_before_the_pause_is_not_dialled_after_it(engine: Engine) -> None:
+    world(engine)
+    claim = claim_next(engine, "w", Scope(), NOW)
+    assert claim is not None
+    pause_campaign(engine, "june", "office", NOW, "complaint")
+    with pytest.raises(NotCallable, match="the campaign is paused"):
+        begin_attempt(engine, claim, A, "simulated", NOW)
+    assert rows(engine, CallAttempt) == []
+
+
+def test_what_cannot_be_paused_or_resumed_is_refused(engine: Engine) -> None:
+    campaign = world(engine)
+    with pytest.raises(CampaignError, match="say why"):
+        pause_campaign(engine, campaign, "office", NOW, " ")
+    with pytest.raises(CampaignError, match="is sampled, not paused"):
+        resume_campaign(engine, campaign, "office", NOW)
+    pause_campaign(engine, campaign, "office", NOW, "holiday moved")
+    with pytest.raises(CampaignError, match="already paused"):
+        pause_campaign(engine, campaign, "office", NOW, "again")
+    with pytest.raises(CampaignError, match="no campaign 'july'"):
+        pause_campaign(engine, "july", "office", NOW, "typo")
+    # Closing a paused campaign is allowed, and ends it for good.
+    close_campaign(engine, campaign, "office", NOW, "period over")
+    assert status(engine) == "closed"
+    with pytest.raises(CampaignError, match="is closed: only a sampled campaign"):
+        pause_campaign(engine, campaign, "office", NOW, "why")
+    with pytest.raises(CampaignError, match="is closed, not paused"):
+        resume_campaign(engine, campaign, "office", NOW)
+    close = audit(engine)[-1]
+    assert (close.action, close.before, close.after, close.reason) == (
+        "campaign.close", {"status": "paused"}, {"status": "closed"}, "period over",
+    )  # fmt: skip
+    assert len(audit(engine)) == 2
+
+
+def test_a_running_dispatcher_lets_go_of_a_paused_campaign_and_takes_up_a_resumed_one(
+    engine: Engine,
+) -> None:
+    automated(engine, cases=3)
+    pause_campaign(engine, "june", "office", NOW, "script fault")
+    clock = FakeClock(NOW)
+    fake = RecordingDialer({}, lambda event: None, clock)  # type: ignore[arg-type]
+    d = Dispatcher(engine, Settings(), "dispatcher:test", clock, dialers={"recording": fake},
+                   sleep=clock.sleep, lines_every=0.0)  # fmt: skip
+    fake.events = d.handler
+    assert d.lines == []  # started while the only campaign was paused: nothing to dial yet
+    d.tick()
+    assert fake.started == []
+
+    resume_campaign(engine, "june", "office", NOW)
+    d.tick()
+    assert len(fake.started) == 3  # taken up without a restart
+
+    fake.end_all()  # busy: each is due again later
+    clock.at += timedelta(minutes=30)  # past their retry time, inside the window
+    pause_campaign(engine, "june", "office", clock.at, "complaint")
+    d.tick()
+    (line,) = d.lines
+    assert line.campaigns == frozenset()  # let go; the line stays for calls still reporting
+    assert len(fake.started) == 3
+
+
+def test_a_campaign_sampled_while_the_dispatcher_runs_is_dialled(engine: Engine) -> None:
+    automated(engine, cases=2)
+    with engine.begin() as conn:
+        conn.execute(sa.update(table(Campaign)).values(status="draft"))
+    clock = FakeClock(NOW)
+    fake = RecordingDialer({}, lambda event: None, clock)  # type: ignore[arg-type]
+    d = Dispatcher(engine, Settings(), "dispatcher:test", clock, dialers={"recording": fake},
+                   sleep=clock.sleep)  # fmt: skip
+    fake.events = d.handler
+    assert d.lines == []
+    with engine.begin() as conn:
+        conn.execute(sa.update(table(Campaign)).values(status="sampled"))
+    d.tick()
+    assert fake.started == []  # not looked for yet: every LINES_EVERY seconds
+    assert d.update_lines() == ["recording: campaigns [] -> [1]"]
+    d.tick()
+    assert len(fake.started) == 2
+
+
+def test_a_dispatcher_named_a_paused_campaign_waits_for_it(engine: Engine) -> None:
+    automated(engine, cases=1)
+    pause_campaign(engine, "june", "office", NOW, "why")
+    assert Dispatcher(engine, Settings(), "d", FakeClock(NOW), campaigns=["june"]).lines == []
+    close_campaign(engine, "june", "office", NOW)
+    with pytest.raises(CallbackError, match="no sampled campaign named june"):
+        Dispatcher(engine, Settings(), "d", FakeClock(NOW), campaigns=["june"])
+
+
+def test_the_schema_refuses_an_unknown_status_and_a_downgrade_keeps_paused_ones(
+    engine: Engine,
+) -> None:
+    world(engine)
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(sa.update(table(Campaign)).values(status="frozen"))
+    pause_campaign(engine, "june", "office", NOW, "why")
+    with pytest.raises(RuntimeError, match="june are paused"):
+        migrate.downgrade(engine, "0009")
+    assert migrate.current(engine) == migrate.head()
+    resume_campaign(engine, "june", "office", NOW)
+    migrate.downgrade(engine, "0009")
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(sa.update(table(Campaign)).values(status="paused"))
+    migrate.upgrade(engine)
+    pause_campaign(engine, "june", "office", NOW, "after the round trip")
+    assert status(engine) == "paused"
+
+
+def test_the_cli_pauses_shows_and_resumes(cli, engine: Engine) -> None:
+    world(engine)
+    refused = cli("campaign", "pause", "june")
+    assert refused.exit_code == 2 and "--reason" in refused.output
+    paused = cli("--now", "2026-06-10 10:00", "campaign", "pause", "june", "--reason", "投诉核查")
+    assert paused.exit_code == 0, paused.output
+    assert "callback campaign resume june" in paused.output
+    shown = cli("campaign", "show", "june")
+    assert "status paused" in shown.output
+    assert "paused at 2026-06-10 10:00 by tester: 投诉核查" in shown.output
+    queue = cli("queue", "status", "--campaign", "june")
+    assert queue.exit_code == 0, queue.output
+    again = cli("campaign", "resume", "june")
+    assert again.exit_code == 0 and "Resumed campaign june" in again.output
+    assert "paused at" not in cli("campaign", "show", "june").output
