@@ -113,7 +113,7 @@ class Dispatcher:
             self._check_names(self.names)
         self.lines: list[Line] = []
         self._lines_read = time.monotonic()
-        self.update_lines(refresh_new=False)
+        self.update_lines(starting=True)
         self.stopping = False
 
     def _check_names(self, names: set[str]) -> None:
@@ -133,13 +133,14 @@ class Dispatcher:
                 "campaign list shows them)"
             )
 
-    def update_lines(self, refresh_new: bool = True) -> list[str]:
+    def update_lines(self, starting: bool = False) -> list[str]:
         """Take up the campaigns sampled or resumed since the last look, and let go of those
         paused or closed; return what changed, for the log.
 
         A service started before a campaign was sampled dials it without a restart. A dialer
         left with no campaign keeps its line (its calls in flight still report), but claims
-        nothing.
+        nothing. A dialer that cannot be built (its settings are missing) stops the start;
+        later it is logged and tried again at the next look, and the other lines go on.
         """
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -160,7 +161,13 @@ class Dispatcher:
         for name, ids in sorted(by_dialer.items()):
             line = by_name.get(name)
             if line is None:
-                dialer = self.given[name] if name in self.given else self._build(name)
+                try:
+                    dialer = self.given[name] if name in self.given else self._build(name)
+                except Exception:
+                    if starting:
+                        raise
+                    log.exception("dialer %s for campaigns %s not started", name, sorted(ids))
+                    continue
                 line = Line(name, dialer, frozenset())
                 lines.append(line)
             if line.campaigns != ids:
@@ -172,7 +179,7 @@ class Dispatcher:
                 changes.append(f"{line.name}: campaigns {sorted(line.campaigns)} -> []")
                 line.campaigns = frozenset()
         self.lines = lines  # one assignment: other jobs' loops see the old list or the new
-        if refresh_new:
+        if not starting:
             # Work out when their items are due, as at start (a resumed campaign's too).
             for campaign_id in sorted(taken_up):
                 refresh(self.engine, campaign_id, self.clock())

@@ -116,25 +116,6 @@ def test_a_running_dispatcher_lets_go_of_a_paused_campaign_and_takes_up_a_resume
     assert len(fake.started) == 3
 
 
-def test_a_campaign_sampled_while_the_dispatcher_runs_is_dialled(engine: Engine) -> None:
-    automated(engine, cases=2)
-    with engine.begin() as conn:
-        conn.execute(sa.update(table(Campaign)).values(status="draft"))
-    clock = FakeClock(NOW)
-    fake = RecordingDialer({}, lambda event: None, clock)  # type: ignore[arg-type]
-    d = Dispatcher(engine, Settings(), "dispatcher:test", clock, dialers={"recording": fake},
-                   sleep=clock.sleep)  # fmt: skip
-    fake.events = d.handler
-    assert d.lines == []
-    with engine.begin() as conn:
-        conn.execute(sa.update(table(Campaign)).values(status="sampled"))
-    d.tick()
-    assert fake.started == []  # not looked for yet: every LINES_EVERY seconds
-    assert d.update_lines() == ["recording: campaigns [] -> [1]"]
-    d.tick()
-    assert len(fake.started) == 2
-
-
 def test_a_dispatcher_named_a_paused_campaign_waits_for_it(engine: Engine) -> None:
     automated(engine, cases=1)
     pause_campaign(engine, "june", "office", NOW, "why")

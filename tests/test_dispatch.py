@@ -29,6 +29,7 @@ from callback.dialing import (
     RetryableDialError,
 )
 from callback.dispatch import Dispatcher, reserve_slot
+from callback.errors import ConfigError
 from callback.models import CallAttempt, Campaign, QueueItem, table
 
 
@@ -236,6 +237,50 @@ def test_manual_campaigns_are_left_to_agents(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(sa.update(table(Campaign)).values(dialer="manual"))
     assert Dispatcher(engine, Settings(), "d", lambda: NOW).lines == []
+
+
+def test_a_campaign_sampled_while_the_dispatcher_runs_is_dialled(engine: Engine) -> None:
+    automated(engine, cases=2)
+    with engine.begin() as conn:
+        conn.execute(sa.update(table(Campaign)).values(status="draft"))
+    clock = FakeClock(NOW)
+    fake = RecordingDialer({}, lambda event: None, clock)  # type: ignore[arg-type]
+    d = Dispatcher(engine, Settings(), "dispatcher:test", clock, dialers={"recording": fake},
+                   sleep=clock.sleep)  # fmt: skip
+    fake.events = d.handler
+    assert d.lines == []
+    with engine.begin() as conn:
+        conn.execute(sa.update(table(Campaign)).values(status="sampled"))
+    d.tick()
+    assert fake.started == []  # not looked for yet: every LINES_EVERY seconds
+    assert d.update_lines() == ["recording: campaigns [] -> [1]"]
+    d.tick()
+    assert len(fake.started) == 2
+
+
+def test_a_dialer_that_cannot_be_built_later_does_not_stop_the_others(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    automated(engine, cases=1)
+    with engine.begin() as conn:
+        conn.execute(sa.update(table(Campaign)).values(status="draft"))
+    clock = FakeClock(NOW)
+    d = Dispatcher(engine, Settings(), "dispatcher:test", clock, sleep=clock.sleep)
+
+    def unconfigured(name: str) -> type:
+        raise ConfigError(f"[dialers.{name}] is missing")
+
+    monkeypatch.setattr("callback.plugins.get_dialer", unconfigured)
+    with engine.begin() as conn:
+        conn.execute(sa.update(table(Campaign)).values(status="sampled"))
+    assert d.update_lines() == []  # logged, and tried again at the next look
+    assert d.lines == []
+    monkeypatch.setattr("callback.plugins.get_dialer", lambda name: TwoArgumentDialer)
+    assert d.update_lines() == ["recording: campaigns [] -> [1]"]
+    # At start, the same fault stops the dispatcher and says why.
+    monkeypatch.setattr("callback.plugins.get_dialer", unconfigured)
+    with pytest.raises(ConfigError, match="dialers.recording"):
+        Dispatcher(engine, Settings(), "dispatcher:test", clock)
 
 
 class ClockedDialer(RecordingDialer):
