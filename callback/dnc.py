@@ -14,13 +14,24 @@ from sqlalchemy.engine import Engine
 
 from callback.db import immediate
 from callback.errors import CallbackError, ImportFileError
-from callback.models import AuditEntry, DoNotCall, table, utcnow
+from callback.models import (
+    AuditEntry,
+    Contact,
+    DoNotCall,
+    Hotline,
+    QueueItem,
+    QueueState,
+    table,
+    utcnow,
+)
 from callback.phones import PhoneParser, mask
+from callback.queues import refresh
 from callback.sources import read_text
 
 SOURCES = ("citizen", "unit", "office", "import")
 dnc_t = table(DoNotCall)
 audit_t = table(AuditEntry)
+items_t, contacts_t, hotlines_t = table(QueueItem), table(Contact), table(Hotline)
 
 
 class DoNotCallError(CallbackError):
@@ -79,7 +90,87 @@ def add(
                     reason=reason or "added to the do-not-call list", attempt_id=attempt_id,
                 )
             )  # fmt: skip
+    reschedule_numbers(engine, new, now)
     return len(new), len(present)
+
+
+def remove(
+    engine: Engine,
+    numbers: Iterable[str],
+    actor: str,
+    reason: str,
+    citizen_asked: bool = False,
+    area_code: str = "0571",
+    now: datetime | None = None,
+) -> tuple[int, list[str]]:
+    """Take numbers (as typed) off the list; return (removed, those not on it). Audited, with
+    the entry as it was, so the block and its lifting both stay on record.
+
+    A block the citizen asked for (source ``citizen``) is lifted only when the citizen has
+    asked to be called again (``citizen_asked``): a typo in the office is not their consent.
+    Nothing is lifted unless every number may be.
+    """
+    if not reason.strip():
+        raise DoNotCallError("say why the numbers come off the list (--reason)")
+    now = now or utcnow()
+    wanted = list(dict.fromkeys(normalise(n, area_code) for n in numbers))
+    with immediate(engine) as conn:
+        found = {
+            row.e164: row for row in conn.execute(sa.select(dnc_t).where(dnc_t.c.e164.in_(wanted)))
+        }
+        theirs = [n for n in wanted if n in found and found[n].source == "citizen"]
+        if theirs and not citizen_asked:
+            raise DoNotCallError(
+                f"{', '.join(mask(n) for n in theirs)}: the citizen asked not to be called; "
+                "only they can lift it (--citizen-asked, when they have asked to be called again)"
+            )
+        for number in wanted:
+            row = found.get(number)
+            if row is None:
+                continue
+            conn.execute(sa.delete(dnc_t).where(dnc_t.c.id == row.id))
+            conn.execute(
+                sa.insert(audit_t).values(
+                    at=now, actor=actor, action="dnc.remove", entity="do_not_call",
+                    entity_id=row.id, reason=reason,
+                    before={"e164": row.e164, "source": row.source, "reason": row.reason,
+                            "added_by": row.added_by, "added_at": row.added_at.isoformat(),
+                            "attempt_id": row.attempt_id},
+                )
+            )  # fmt: skip
+    reschedule_numbers(engine, list(found), now)
+    return len(found), [n for n in wanted if n not in found]
+
+
+def reschedule_numbers(engine: Engine, numbers: list[str], now: datetime) -> int:
+    """Work out again when the open queue items that call one of ``numbers`` are due, so that
+    the queues show a block (or its lifting) at once; return how many items changed.
+
+    Only for the queues' view: a blocked number is refused when dialled whatever they show.
+    """
+    if not numbers:
+        return 0
+    q = items_t.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(q.campaign_id, q.id)
+            .where(
+                q.state == QueueState.OPEN.value,
+                sa.or_(
+                    q.case_id.in_(
+                        sa.select(contacts_t.c.case_id).where(contacts_t.c.e164.in_(numbers))
+                    ),
+                    q.hotline_id.in_(
+                        sa.select(hotlines_t.c.id).where(hotlines_t.c.e164.in_(numbers))
+                    ),
+                ),
+            )
+            .order_by(q.campaign_id, q.id)
+        ).all()
+    by_campaign: dict[int, list[int]] = {}
+    for campaign_id, item_id in rows:
+        by_campaign.setdefault(campaign_id, []).append(item_id)
+    return sum(refresh(engine, c, now, ids) for c, ids in by_campaign.items())
 
 
 def import_file(

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from test_calls import A, rows, world
 
 from callback import dnc
 from callback.errors import ImportFileError
-from callback.models import AuditEntry
+from callback.models import AuditEntry, QueueItem
 
 
 def test_numbers_are_normalised_and_added_once(engine: Engine) -> None:
@@ -109,3 +110,49 @@ def test_cli_import_of_an_undecodable_file_is_a_clean_error(
 def test_cli_import_of_a_missing_file_is_a_clean_error(cli, tmp_path: Path) -> None:
     result = cli("dnc", "import", str(tmp_path / "nope.csv"))
     assert result.exit_code == 1 and "nope.csv: file not found" in result.output
+
+
+def test_removing_is_audited_with_the_entry_as_it_was(engine: Engine) -> None:
+    dnc.add(engine, ["13912345671"], "alice", reason="unit asked", source="unit")
+    removed, absent = dnc.remove(engine, ["139 1234 5671", "13587654321"], "bob", "wrong number")
+    assert (removed, absent) == (1, ["+8613587654321"])
+    assert dnc.entries(engine) == []
+    with engine.connect() as conn:
+        t = AuditEntry.__table__
+        entry = conn.execute(sa.select(t).where(t.c.action == "dnc.remove")).one()
+    assert (entry.actor, entry.reason, entry.after) == ("bob", "wrong number", None)
+    assert entry.before["e164"] == "+8613912345671"
+    assert (entry.before["source"], entry.before["reason"]) == ("unit", "unit asked")
+    assert entry.before["added_by"] == "alice"
+    with pytest.raises(dnc.DoNotCallError, match="say why"):
+        dnc.remove(engine, ["13912345671"], "bob", " ")
+
+
+def test_a_citizens_own_block_is_lifted_only_at_their_request(engine: Engine) -> None:
+    dnc.add(engine, ["13912345671"], "ivr", reason="asked in a call", source="citizen")
+    dnc.add(engine, ["13587654321"], "office", reason="typo")
+    with pytest.raises(dnc.DoNotCallError, match=r"139\*\*\*\*5671: the citizen asked"):
+        dnc.remove(engine, ["13587654321", "13912345671"], "bob", "cleaning up")
+    assert len(dnc.entries(engine)) == 2  # all or nothing: the typo stays too
+    assert dnc.remove(engine, ["13912345671"], "bob", "called us", citizen_asked=True) == (1, [])
+
+
+def test_the_queues_show_a_block_and_its_lifting_at_once(engine: Engine) -> None:
+    world(engine)
+    assert rows(engine, QueueItem)[0].due_at is not None
+    dnc.add(engine, [A], "office", reason="asked")
+    item = rows(engine, QueueItem)[0]
+    assert (item.due_at, item.wait_reason) == (None, "do-not-call")
+    dnc.remove(engine, [A], "office", "added to the wrong case")
+    item = rows(engine, QueueItem)[0]
+    assert item.due_at is not None and item.wait_reason != "do-not-call"
+
+
+def test_cli_remove(cli) -> None:
+    cli("dnc", "add", "13912345671", "--source", "citizen")
+    refused = cli("dnc", "remove", "13912345671", "--reason", "why")
+    assert refused.exit_code == 1 and "--citizen-asked" in refused.output
+    done = cli("dnc", "remove", "13912345671", "13587654321", "--reason", "called back",
+               "--citizen-asked")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "1 removed." in done.output and "Not on the list: 135****4321." in done.output

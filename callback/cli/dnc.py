@@ -7,6 +7,7 @@ import click
 from callback import dnc
 from callback.cli.context import AppContext, pass_app
 from callback.cli.output import echo_json, table
+from callback.phones import mask
 
 
 @click.group(name="dnc")
@@ -37,6 +38,32 @@ def add(app: AppContext, numbers: tuple[str, ...], reason: str | None, source: s
         app.database(), numbers, settings.actor, reason, source, settings.default_area_code
     )
     click.echo(f"{added} added, {present} already on the list.")
+
+
+@dnc_group.command()
+@click.argument("numbers", nargs=-1, required=True)
+@click.option("--reason", required=True, help="Why, e.g. added by mistake.")
+@click.option(
+    "--citizen-asked",
+    is_flag=True,
+    help="The citizen who asked not to be called has asked to be called again.",
+)
+@pass_app
+def remove(app: AppContext, numbers: tuple[str, ...], reason: str, citizen_asked: bool) -> None:
+    """Take NUMBERS off the do-not-call list (audited, with the entry as it was).
+
+    A block the citizen asked for is lifted only with --citizen-asked. Cases left out of a
+    sample already drawn stay out; queues already holding the number call it again from the
+    next refresh of due times.
+    """
+    settings = app.settings
+    removed, absent = dnc.remove(
+        app.database(), numbers, settings.actor, reason, citizen_asked,
+        settings.default_area_code, app.now(),
+    )  # fmt: skip
+    click.echo(f"{removed} removed.")
+    if absent:
+        click.echo(f"Not on the list: {', '.join(mask(n) for n in absent)}.")
 
 
 @dnc_group.command(name="import")
