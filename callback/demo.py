@@ -37,7 +37,8 @@ from callback.problems import OPEN_STATUSES
 from callback.queues import refresh
 from callback.rates import Proportion
 from callback.rehearsal import RehearsalReport, rehearse
-from callback.reports import CampaignDistrict, RatesReport, Week, rates_report, week_at
+from callback.report_weeks import Week, week_at
+from callback.reports import CampaignDistrict, RatesReport, rates_report
 from callback.sampling import SamplingDesign
 from callback.synthetic import write_district
 from callback.weekly import weekly_report

@@ -1,167 +1,45 @@
-"""The figures of the reports, read from the database: rates by group, the weighted district
-estimate, AAPOR rates, hotline spot checks, and the weekly report's data.
+"""The rates report: 实现率 and 满意率 of completed interviews by group and district-weighted.
 
-Counting happens in SQL, one grouped statement per figure (only the open cases of the
-interim AAPOR rates are classified one by one, from their attempts); the statistics are
-callback.rates' and callback.estimates'. Report weeks run from Thursday
-00:00 to Wednesday 24:00 local time; timestamps are stored in UTC, so a week is compared as
-the pair of UTC instants its local midnights fall on. docs/reports.md defines every figure.
+``rates_report`` is what ``callback report rates`` prints: these figures beside the AAPOR rates
+of callback.outcome_report and the hotline rates of callback.hotline_report. Counting happens
+in SQL, one grouped statement per figure; the statistics are callback.rates' and
+callback.estimates'. docs/reports.md defines every figure.
 """
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from callback.dispositions import Category, Disposition, final_disposition
-from callback.errors import CallbackError
+from callback.dispositions import Disposition
 from callback.estimates import DistrictRates, Observation, weighted_proportion
-from callback.models import (
-    CallAttempt,
-    Campaign,
-    CampaignStatus,
-    CampaignTarget,
-    Case,
-    QueueItem,
-    QueueState,
-    Response,
-    Unit,
-    table,
+from callback.hotline_report import UnitHotline, _hotlines_by_unit, pending_note, spot_checks
+from callback.models import CampaignTarget
+from callback.outcome_report import OutcomeLine, outcome_lines
+from callback.rates import DEFAULT_CONFIDENCE, Proportion, proportion
+from callback.report_scope import (
+    NONE,
+    CampaignRef,
+    ReportError,
+    c,
+    find_campaigns,
+    items_of,
+    qi,
+    r,
+    snapshot,
+    target_ids,
+    unit_names,
 )
-from callback.rates import (
-    DEFAULT_CONFIDENCE,
-    HotlineRates,
-    OutcomeRates,
-    Proportion,
-    SpotCheck,
-    hotline_rates,
-    outcome_rates,
-    outcome_rates_by,
-    proportion,
-)
-
-qi, r, c, u = table(QueueItem), table(Response), table(Case), table(Unit)
-a, camp = table(CallAttempt), table(Campaign)
+from callback.report_weeks import Week, week_at
 
 GROUPINGS = ("unit", "town", "item", "channel", "week")
-#: The group of cases without a town or channel.
-NONE = "(无)"
-THURSDAY = 3
-
-
-class ReportError(CallbackError):
-    """A report cannot be made as asked (unknown campaign or grouping)."""
-
-
-# -- the report week (周四 00:00 至 周三 24:00) ----------------------------------------------------
-
-
-@dataclass(frozen=True, order=True)
-class Week:
-    """A report week, named by its Thursday; it ends with the Wednesday six days later."""
-
-    start: date
-
-    def __post_init__(self) -> None:
-        if self.start.weekday() != THURSDAY:
-            raise ValueError(f"a report week starts on a Thursday, not on {self.start:%A}")
-
-    @property
-    def end(self) -> date:
-        """The last day (a Wednesday), inclusive."""
-        return self.start + timedelta(days=6)
-
-    def previous(self) -> Week:
-        return Week(self.start - timedelta(days=7))
-
-    def bounds(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
-        """The UTC instants of its first local midnight and of the next week's: [start, end)."""
-        return _midnight(self.start, tz), _midnight(self.start + timedelta(days=7), tz)
-
-    @property
-    def label(self) -> str:
-        return f"{self.start:%Y-%m-%d} 至 {self.end:%Y-%m-%d}"
-
-
-def _midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
-
-
-def report_week(day: date) -> Week:
-    """The report week containing the local date ``day``."""
-    return Week(day - timedelta(days=(day.weekday() - THURSDAY) % 7))
-
-
-def week_at(instant: datetime, tz: ZoneInfo) -> Week:
-    """The report week containing an instant, judged by its local date in ``tz``."""
-    if instant.tzinfo is None:
-        raise ValueError("give the instant a time zone")
-    return report_week(instant.astimezone(tz).date())
-
-
-def last_complete_week(now: datetime, tz: ZoneInfo) -> Week:
-    """The latest week that has ended by ``now``: on a Thursday, the one that ended at 00:00."""
-    return week_at(now, tz).previous()
-
-
-# -- campaigns in scope ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CampaignRef:
-    id: int
-    name: str
-    target: str
-    sample_report: Mapping[str, Any] | None
-
-
-def find_campaigns(conn: Connection, wanted: Sequence[int | str] | None) -> list[CampaignRef]:
-    """Campaigns by id or name (a string of digits is an id: names are never only digits);
-    every campaign past its draft when ``wanted`` is empty."""
-    query = sa.select(camp.c.id, camp.c.name, camp.c.target, camp.c.sample_report)
-    if not wanted:
-        rows = conn.execute(
-            query.where(camp.c.status != CampaignStatus.DRAFT.value).order_by(camp.c.id)
-        ).all()
-        return [CampaignRef(*row) for row in rows]
-    found: list[CampaignRef] = []
-    for key in wanted:
-        is_id = isinstance(key, int) or key.isdigit()
-        column = camp.c.id if is_id else camp.c.name
-        row = conn.execute(query.where(column == (int(key) if is_id else key))).first()
-        if row is None:
-            raise ReportError(f"no campaign {key!r}")
-        if row.id not in {f.id for f in found}:
-            found.append(CampaignRef(*row))
-    return found
-
-
-def _ids(campaigns: Iterable[CampaignRef], target: CampaignTarget) -> list[int]:
-    return [x.id for x in campaigns if x.target == target.value]
-
-
-def _in(conn: Connection, campaign_ids: Sequence[int]) -> sa.ColumnElement[bool]:
-    """Queue items of these campaigns, read by a scan on SQLite.
-
-    SQLite would otherwise walk ix_queue_items_ready, whose (campaign, unit) order spares it
-    the GROUP BY's sort, and fetch every row from the table at random: three times slower than
-    a scan on a million attempts (bench/reports). ``+ 0`` makes the column unindexable there.
-    """
-    column = qi.c.campaign_id + 0 if conn.dialect.name == "sqlite" else qi.c.campaign_id
-    return column.in_(campaign_ids)
-
-
-def _unit_names(conn: Connection) -> dict[int, str]:
-    return {id_: name for id_, name in conn.execute(sa.select(u.c.id, u.c.name))}
-
 
 # -- completed interviews: 实现率 and 满意率 by group ------------------------------------------
 
@@ -240,7 +118,7 @@ def group_rates(
     """实现率 and 满意率 per unit, town, item, channel or week over the campaigns' completes."""
     if by not in GROUPINGS:
         raise ReportError(f"cannot group by {by!r}; choose from {', '.join(GROUPINGS)}")
-    where = sa.and_(_in(conn, campaign_ids), _COMPLETE)
+    where = sa.and_(items_of(conn, campaign_ids), _COMPLETE)
     source = _ITEMS if by in ("unit", "week") else _ITEMS.join(c, c.c.id == qi.c.case_id)
     weeks: list[Week] = []
     key: sa.ColumnElement[Any]
@@ -257,7 +135,7 @@ def group_rates(
         query.where(where).group_by(key, *answers)
     ):
         tallies[key_value].add(realised, satisfied, count)
-    names = _unit_names(conn) if by in ("unit", "town") else {}
+    names = unit_names(conn) if by in ("unit", "town") else {}
     result = []
     for key_value, tally in tallies.items():
         if by == "week":
@@ -303,7 +181,7 @@ def district_estimates(
     until: datetime | None = None,
 ) -> list[CampaignDistrict]:
     """The weighted estimate of every case campaign, from completes before ``until``."""
-    where = sa.and_(_in(conn, _ids(campaigns, CampaignTarget.CASES)), _COMPLETE)
+    where = sa.and_(items_of(conn, target_ids(campaigns, CampaignTarget.CASES)), _COMPLETE)
     if until is not None:
         where = sa.and_(where, _COMPLETED_AT < until)
     columns = (qi.c.campaign_id, qi.c.stratum, qi.c.weight, r.c.realised, r.c.satisfied)
@@ -344,222 +222,6 @@ def _district(
     return result
 
 
-# -- AAPOR outcome rates ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OutcomeLine:
-    """AAPOR rates of a campaign (``unit`` None) or of one unit's queue in it."""
-
-    campaign: str
-    unit: str | None
-    cases: int
-    #: Cases still open, counted by the code they would close with now.
-    open: int
-    rates: OutcomeRates
-
-
-def _category(code: str | Disposition | None) -> str:
-    return _known(code).category.value if code is not None else Category.UO.value
-
-
-def _known(code: str) -> Disposition:
-    try:
-        return Disposition(code)
-    except ValueError:  # a code this version does not know: its eligibility is unknown
-        return Disposition.UNKNOWN_OTHER
-
-
-@functools.lru_cache(maxsize=4096)
-def _interim(codes: tuple[str, ...]) -> str:
-    """The category an open case would close with now; cached, as few sequences recur."""
-    found = final_disposition([_known(c) for c in codes], max_attempts_reached=True)
-    return _category(found)
-
-
-def _open_codes(conn: Connection, ids: Sequence[int]) -> Iterator[tuple[int, int, str]]:
-    """(campaign, unit, category) for each item without a final code, classified by its
-    attempts so far as if it closed now."""
-    rows = conn.execute(
-        sa.select(qi.c.id, qi.c.campaign_id, qi.c.unit_id, a.c.disposition)
-        .select_from(
-            qi.outerjoin(a, sa.and_(a.c.queue_item_id == qi.c.id, a.c.disposition.is_not(None)))
-        )
-        .where(
-            _in(conn, ids),
-            sa.or_(qi.c.state != QueueState.FINISHED.value, qi.c.final_disposition.is_(None)),
-        )
-        .order_by(qi.c.id, a.c.id)
-    )
-    item, key, codes = None, (0, 0), list[str]()
-    for item_id, campaign_id, unit_id, code in rows:
-        if item_id != item:
-            if item is not None:
-                yield *key, _interim(tuple(codes))
-            item, key, codes = item_id, (campaign_id, unit_id), []
-        if code is not None:
-            codes.append(code)
-    if item is not None:
-        yield *key, _interim(tuple(codes))
-
-
-def outcome_lines(
-    conn: Connection, campaigns: Sequence[CampaignRef], e: float | None = None
-) -> list[OutcomeLine]:
-    """RR1–RR6, COOP1–4, REF1–3 and CON1–3 per campaign and per unit, interim while open.
-
-    Closed items count by their final code; open ones by ``final_disposition(attempts,
-    max_attempts_reached=True)``, the code they would get if calling stopped now (AAPOR's
-    interim rates). One e per campaign: given, or estimated from its units pooled.
-    """
-    ids = [x.id for x in campaigns]
-    if not ids:
-        return []
-    counts: dict[int, dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
-    opened: dict[tuple[int, int], int] = defaultdict(int)
-
-    def add(campaign_id: int, unit_id: int, n: int, category: str) -> None:
-        tally = counts[campaign_id][unit_id]
-        tally[category] = tally.get(category, 0) + n
-
-    finished = conn.execute(
-        sa.select(qi.c.campaign_id, qi.c.unit_id, qi.c.final_disposition, sa.func.count())
-        .where(
-            _in(conn, ids),
-            qi.c.state == QueueState.FINISHED.value,
-            qi.c.final_disposition.is_not(None),
-        )
-        .group_by(qi.c.campaign_id, qi.c.unit_id, qi.c.final_disposition)
-    )
-    for campaign_id, unit_id, code, n in finished:
-        add(campaign_id, unit_id, n, _category(code))
-    for campaign_id, unit_id, category in _open_codes(conn, ids):
-        add(campaign_id, unit_id, 1, category)
-        opened[campaign_id, unit_id] += 1
-    names = _unit_names(conn)
-    lines = []
-    for ref in campaigns:
-        by_unit = counts.get(ref.id, {})
-        total: dict[str, int] = defaultdict(int)
-        for tally in by_unit.values():
-            for category, n in tally.items():
-                total[category] += n
-        whole = outcome_rates(total, e)
-        size = sum(total.values())
-        lines.append(
-            OutcomeLine(ref.name, None, size, sum(opened[ref.id, x] for x in by_unit), whole)
-        )
-        per_unit = outcome_rates_by(by_unit, e)
-        for unit_id in sorted(by_unit, key=lambda x: names.get(x, "")):
-            cases = sum(by_unit[unit_id].values())
-            lines.append(
-                OutcomeLine(ref.name, names.get(unit_id, NONE), cases, opened[ref.id, unit_id],
-                            per_unit[unit_id])
-            )  # fmt: skip
-    return lines
-
-
-# -- hotline spot checks: 接通率, 实时答复率, seconds to answer --------------------------------
-
-
-def pending_note(pending: int) -> str:
-    """The report's note on checks whose answerer nobody has identified yet."""
-    return (
-        f"{pending:,} spot checks answered by someone not yet identified (待核实: the dialer"
-        " could not tell a person from a machine and no tester has said) are left out of 接通率"
-    )
-
-
-def _spot_check(
-    unit: str,
-    rates: Mapping[str, Any] | None,
-    answers: Mapping[str, Any] | None,
-    with_tester: bool = False,
-) -> SpotCheck:
-    """One check from the hotline-check script's response; no response means nobody answered.
-
-    A check that says neither "not answered" nor by whom it was answered, with a response
-    (the dialer saw an answer it could not judge) or still open with a tester (it saw only a
-    switchboard), is pending: nobody has recorded yet what the hotline did.
-    """
-    recorded = answers is not None
-    rates, answers = rates or {}, answers or {}
-    person = rates.get("connected") is True
-    pending = (
-        (recorded or with_tester)
-        and not person
-        and answers.get("answered") is not False
-        and "answered_by" not in answers
-    )
-    seconds = answers.get("answer_seconds")
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-        seconds = None
-    on_the_spot = rates.get("real_time")
-    return SpotCheck(
-        unit,
-        answered=person,
-        answered_on_the_spot=on_the_spot if person and isinstance(on_the_spot, bool) else None,
-        seconds_to_answer=float(seconds) if person and seconds is not None else None,
-        pending=pending,
-    )
-
-
-def spot_checks(
-    conn: Connection,
-    campaign_ids: Sequence[int],
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> list[tuple[int, datetime, SpotCheck]]:
-    """(unit id, first dial, check) for every planned check dialled at least once.
-
-    A check is its queue item, dialled perhaps more than once: it is dated by its first dial
-    and judged by its response, which keeps the best call (and by whether it is still open
-    with a tester).
-    """
-    if not campaign_ids:
-        return []
-    first = (
-        sa.select(a.c.queue_item_id, sa.func.min(a.c.placed_at).label("at"))
-        .where(a.c.campaign_id.in_(campaign_ids), a.c.placed_at.is_not(None))
-        .group_by(a.c.queue_item_id)
-        .subquery()
-    )
-    query = (
-        sa.select(
-            qi.c.unit_id,
-            first.c.at,
-            r.c.rates,
-            r.c.answers,
-            sa.and_(qi.c.handed_to.is_not(None), qi.c.state == QueueState.OPEN.value),
-        )
-        .select_from(first.join(qi, qi.c.id == first.c.queue_item_id))
-        .outerjoin(r, r.c.queue_item_id == qi.c.id)
-    )
-    if since is not None:
-        query = query.where(first.c.at >= since)
-    if until is not None:
-        query = query.where(first.c.at < until)
-    return [
-        (unit_id, at, _spot_check("", rates, answers, with_tester))
-        for unit_id, at, rates, answers, with_tester in conn.execute(query)
-    ]
-
-
-@dataclass(frozen=True)
-class UnitHotline:
-    unit: str
-    rates: HotlineRates
-
-
-def _hotlines_by_unit(
-    checks: Iterable[tuple[int, datetime, SpotCheck]], names: Mapping[int, str], confidence: float
-) -> dict[str, HotlineRates]:
-    grouped: dict[str, list[SpotCheck]] = defaultdict(list)
-    for unit_id, _, check in checks:
-        grouped[names.get(unit_id, NONE)].append(check)
-    return {unit: hotline_rates(calls, confidence) for unit, calls in sorted(grouped.items())}
-
-
 # -- callback report rates ---------------------------------------------------------------------
 
 
@@ -578,14 +240,6 @@ class RatesReport:
     notes: tuple[str, ...]
 
 
-def _read(engine: Engine) -> Connection:
-    """A connection whose statements all see one snapshot of the database."""
-    conn = engine.connect()
-    if conn.dialect.name == "postgresql":
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
-    return conn
-
-
 def rates_report(
     engine: Engine,
     by: str = "unit",
@@ -598,13 +252,13 @@ def rates_report(
     """Rates by ``by`` over the campaigns' completes (all campaigns when none are named),
     their weighted district estimates, AAPOR rates per campaign and unit, and hotline rates."""
     tz = ZoneInfo(timezone)
-    with _read(engine) as conn, conn.begin():
+    with snapshot(engine) as conn, conn.begin():
         refs = find_campaigns(conn, campaigns)
-        groups = group_rates(conn, by, _ids(refs, CampaignTarget.CASES), tz, confidence)
+        groups = group_rates(conn, by, target_ids(refs, CampaignTarget.CASES), tz, confidence)
         district = district_estimates(conn, refs, confidence)
         outcomes = outcome_lines(conn, [x for x in refs if x.target == CampaignTarget.CASES], e)
-        checks = spot_checks(conn, _ids(refs, CampaignTarget.HOTLINES))
-        hotlines = _hotlines_by_unit(checks, _unit_names(conn), confidence)
+        checks = spot_checks(conn, target_ids(refs, CampaignTarget.HOTLINES))
+        hotlines = _hotlines_by_unit(checks, unit_names(conn), confidence)
     notes = []
     for d in district:
         how = "stratum sizes N_h from the sample report" if d.population_known else (

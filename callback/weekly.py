@@ -1,7 +1,8 @@
 """The weekly report (周报): per unit, the week from Thursday to Wednesday, beside the last.
 
 Every Thursday morning ``callback run`` writes it for the week that ended on Wednesday; the
-figures come from callback.reports, the files from callback.report_render.
+figures come from callback.reports and callback.hotline_report, the files from
+callback.report_render.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from callback.hotline_report import _hotlines_by_unit, pending_note, spot_checks
 from callback.models import (
     CampaignStatus,
     CampaignTarget,
@@ -28,30 +30,27 @@ from callback.rates import (
     hotline_rates,
     proportion,
 )
+from callback.report_scope import (
+    NONE,
+    CampaignRef,
+    a,
+    camp,
+    items_of,
+    qi,
+    r,
+    snapshot,
+    target_ids,
+    unit_names,
+)
+from callback.report_weeks import Week, last_complete_week, report_week
 from callback.reports import (
     _COMPLETE,
     _COMPLETED_AT,
     _ITEMS,
-    NONE,
     CampaignDistrict,
-    CampaignRef,
-    Week,
     _district,
     _group_rates,
-    _hotlines_by_unit,
-    _ids,
-    _in,
-    _read,
     _Tally,
-    _unit_names,
-    a,
-    camp,
-    last_complete_week,
-    pending_note,
-    qi,
-    r,
-    report_week,
-    spot_checks,
 )
 
 
@@ -126,7 +125,7 @@ def _week_scan(
     )
     columns = (qi.c.campaign_id, qi.c.unit_id, qi.c.stratum, qi.c.weight, when,
                r.c.realised, r.c.satisfied)  # fmt: skip
-    query = sa.select(*columns, sa.func.count()).select_from(_ITEMS).where(_in(conn, ids))
+    query = sa.select(*columns, sa.func.count()).select_from(_ITEMS).where(items_of(conn, ids))
     units: dict[int, tuple[list[int], _Tally, _Tally]] = {}
     completes = []
     for campaign, unit, stratum, weight, period, realised, satisfied, n in conn.execute(
@@ -204,13 +203,16 @@ def weekly_data(
     tz = ZoneInfo(timezone)
     start, end = week.bounds(tz)
     before = week.previous().bounds(tz)[0]
-    with _read(engine) as conn, conn.begin():
+    with snapshot(engine) as conn, conn.begin():
         refs = _week_campaigns(conn, start, end)
-        cases, hotline_ids = _ids(refs, CampaignTarget.CASES), _ids(refs, CampaignTarget.HOTLINES)
+        cases, hotline_ids = (
+            target_ids(refs, CampaignTarget.CASES),
+            target_ids(refs, CampaignTarget.HOTLINES),
+        )
         counts, completes = _week_scan(conn, cases, (before, start, end))
         attempted = _attempted(conn, cases, start, end) if cases else {}
         checks = spot_checks(conn, hotline_ids, before, end)
-        names = _unit_names(conn)
+        names = unit_names(conn)
     problems = _problems(engine, end, now.astimezone(tz).date())
     district = _district(refs, completes, confidence)
     this_checks = [x for x in checks if x[1] >= start]

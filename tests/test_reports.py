@@ -30,14 +30,9 @@ from callback.models import (
     Unit,
     table,
 )
-from callback.reports import (
-    ReportError,
-    Week,
-    last_complete_week,
-    rates_report,
-    report_week,
-    week_at,
-)
+from callback.report_scope import ReportError
+from callback.report_weeks import Week, last_complete_week, report_week, week_at
+from callback.reports import rates_report
 from callback.weekly import weekly_data
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -25,7 +25,8 @@ from callback.claims import Scope, claim_next
 from callback.dialing import EventKind
 from callback.dispositions import AgentOutcome, Progress, attempt_disposition
 from callback.models import Campaign, QueueItem, Response, SurveySession, table
-from callback.reports import rates_report, week_at
+from callback.report_weeks import week_at
+from callback.reports import rates_report
 from callback.sessions import close_session, give_answer, open_session, outcome_of
 from callback.survey_results import results
 from callback.surveys import Context, Script, Status, answer, load_script, start
