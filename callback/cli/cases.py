@@ -1,4 +1,4 @@
-"""``callback cases``: import service cases exported by service centres."""
+"""``callback cases``: import service cases exported by service centres; show one case's file."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from typing import Any
 
 import click
 
+from callback.case_file import CaseFile, case_file
 from callback.cli.context import AppContext, pass_app
-from callback.cli.output import echo_json
+from callback.cli.output import echo_json, table
 from callback.importing import ImportOptions, ImportResult, import_file
 from callback.sources import Layout, Source, load_mapping
 
 
 @click.group()
 def cases() -> None:
-    """Service cases (办件): import them from service-centre exports."""
+    """Service cases (办件): import them from service-centre exports; show one."""
 
 
 @cases.command("import")
@@ -126,6 +127,171 @@ def _report(result: ImportResult) -> None:
         f"({result.encoding or result.sheet})",
         err=True,
     )
+
+
+@cases.command("show")
+@click.argument("case_no")
+@click.option("--full", is_flag=True, help="Show names and numbers whole instead of masked.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def show(app: AppContext, case_no: str, full: bool, as_json: bool) -> None:
+    """Show case CASE_NO's file: facts, numbers, queues, calls, answers, corrections, problems
+    and every change to it (who, when, before, after, why, from which call)."""
+    found = case_file(app.database(), case_no, full)
+    if as_json:
+        echo_json(asdict(found))
+        return
+    _print_file(found, app)
+
+
+def _print_file(f: CaseFile, app: AppContext) -> None:
+    tz = app.settings.tz
+
+    def at(value: Any) -> str:
+        return "" if value is None else f"{value.astimezone(tz):%Y-%m-%d %H:%M}"
+
+    def section(title: str, headers: list[str], rows: list[tuple[Any, ...]]) -> None:
+        click.echo(f"\n{title}")
+        click.echo(table(headers, rows) if rows else "  (none)")
+
+    click.echo(f"{f.case_no}  {f.unit}{' / ' + f.town if f.town else ''}")
+    click.echo(f"  item       {f.item_name}{f' ({f.item_code})' if f.item_code else ''}")
+    contact = f", contact {f.contact_name}" if f.contact_name else ""
+    click.echo(f"  applicant  {f.applicant_name or '—'} ({f.applicant_type}){contact}")
+    click.echo(f"  handled    {at(f.handled_at)}{f', {f.channel}' if f.channel else ''}")
+    if f.source:
+        click.echo(f"  from       {f.source}")
+    section(
+        "numbers",
+        [
+            "#",
+            "number",
+            "ext",
+            "kind",
+            "validity",
+            "verification",
+            "source",
+            "checked",
+            "superseded",
+        ],
+        [
+            (
+                c.position,
+                c.number,
+                c.extension or "",
+                c.kind or "",
+                c.validity,
+                c.verification,
+                c.source,
+                at(c.checked_at),
+                at(c.superseded_at),
+            )
+            for c in f.contacts
+        ],
+    )
+    section(
+        "queues",
+        ["campaign", "state", "attempts", "due", "waiting for", "appointment", "final", "weight"],
+        [
+            (
+                q.campaign,
+                q.state,
+                q.attempts,
+                at(q.due_at),
+                q.wait_reason or "",
+                at(q.appointment_at),
+                q.final_disposition or "",
+                round(q.weight, 2),
+            )
+            for q in f.queues
+        ],
+    )
+    section(
+        "calls",
+        ["call", "campaign", "at", "number", "dialer", "by", "outcome", "code"],
+        [
+            (
+                c.id,
+                c.campaign,
+                at(c.at),
+                c.number,
+                c.dialer,
+                c.worker,
+                c.outcome or "",
+                c.disposition or "",
+            )
+            for c in f.calls
+        ],
+    )
+    section(
+        "answers",
+        ["campaign", "call", "complete", "实现", "满意", "recorded"],
+        [
+            (
+                a.campaign,
+                a.attempt_id,
+                _yes(a.complete),
+                _yes(a.realised),
+                _yes(a.satisfied),
+                at(a.recorded_at),
+            )
+            for a in f.answers
+        ],
+    )
+    section(
+        "corrections",
+        ["id", "kind", "proposed", "status", "by", "at", "call"],
+        [
+            (
+                c.id,
+                c.kind,
+                c.proposed,
+                c.status,
+                c.proposed_by,
+                at(c.proposed_at),
+                c.attempt_id or "",
+            )
+            for c in f.corrections
+        ],
+    )
+    section(
+        "problems",
+        ["id", "category", "status", "owner", "text"],
+        [(p.id, p.category, p.status, p.owner or "", p.text) for p in f.problems],
+    )
+    click.echo("\nchanges (audit log)")
+    if not f.audit:
+        click.echo("  (none)")
+    for a in f.audit:
+        call = f"  (call {a.attempt_id})" if a.attempt_id else ""
+        batch = f"  (import {a.batch_id})" if a.batch_id else ""
+        click.echo(f"  {at(a.at)}  {a.actor}  {a.action}{call}{batch}")
+        click.echo(f"      why: {a.reason}")
+        for key, before, after in _changes(a.before, a.after):
+            click.echo(f"      {key}: {before} → {after}")
+
+
+def _changes(before: Any, after: Any) -> list[tuple[str, str, str]]:
+    """(key, before, after) of what an audit entry changed; every key when nothing differs."""
+    old = before if isinstance(before, dict) else {}
+    new = after if isinstance(after, dict) else {}
+    keys = list(dict.fromkeys([*old, *new]))
+    changed = [k for k in keys if old.get(k) != new.get(k)] or keys
+    return [(k, _brief(old.get(k)), _brief(new.get(k))) for k in changed]
+
+
+def _yes(value: bool | None) -> str:
+    return "" if value is None else "yes" if value else "no"
+
+
+def _brief(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, dict):
+        return ", ".join(
+            f"{k}: {_brief(v) if isinstance(v, dict) else v}" for k, v in value.items()
+        )
+    return str(value)
 
 
 class _Progress:
