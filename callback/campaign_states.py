@@ -9,8 +9,9 @@ order and its weights stay as they were drawn.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -109,3 +110,48 @@ def last_pause(engine: Engine, campaign_id: int) -> Pause | None:
             .limit(1)
         ).first()
     return None if row is None else Pause(row.at, row.actor, row.reason)
+
+
+def pause_notes(
+    conn: Connection, campaigns: Mapping[int, str], start: datetime, end: datetime, tz: tzinfo
+) -> list[str]:
+    """A line for each campaign that was paused at some time in ``[start, end)``: when, by
+    whom, why, and when it was resumed, so that a report's readers know why calls stopped."""
+    if not campaigns:
+        return []
+    a = audit_t.c
+    rows = conn.execute(
+        sa.select(a.entity_id, a.action, a.at, a.actor, a.reason)
+        .where(
+            a.entity == "campaign",
+            a.action.in_(["campaign.pause", "campaign.resume"]),
+            a.entity_id.in_(list(campaigns)),
+            a.at < end,
+        )
+        .order_by(a.at, a.id)
+    ).all()
+    notes = []
+    for campaign_id, name in campaigns.items():
+        events = [r for r in rows if r.entity_id == campaign_id]
+        before = [r for r in events if r.at < start]
+        during = [r for r in events if r.at >= start]
+        parts = []
+        if before and before[-1].action == "campaign.pause":
+            p = before[-1]
+            parts.append(f"paused since {_local(p.at, tz)} by {p.actor} ({p.reason})")
+        for r in during:
+            if r.action == "campaign.pause":
+                parts.append(f"paused {_local(r.at, tz)} by {r.actor} ({r.reason})")
+            else:
+                parts.append(f"resumed {_local(r.at, tz)}")
+        if parts:
+            last = (during or before)[-1]
+            tail = (
+                "; still paused at the end of the week" if last.action == "campaign.pause" else ""
+            )
+            notes.append(f"{name}: {', '.join(parts)}{tail}")
+    return notes
+
+
+def _local(at: datetime, tz: tzinfo) -> str:
+    return f"{at.astimezone(tz):%Y-%m-%d %H:%M}"

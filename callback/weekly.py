@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from callback.campaign_states import pause_notes
 from callback.hotline_report import _hotlines_by_unit, pending_note, spot_checks
 from callback.models import (
     CampaignStatus,
@@ -213,6 +214,7 @@ def weekly_data(
         attempted = _attempted(conn, cases, start, end) if cases else {}
         checks = spot_checks(conn, hotline_ids, before, end)
         names = unit_names(conn)
+        paused = pause_notes(conn, {r.id: r.name for r in refs}, start, end, tz)
     problems = _problems(engine, end, now.astimezone(tz).date())
     district = _district(refs, completes, confidence)
     this_checks = [x for x in checks if x[1] >= start]
@@ -247,6 +249,7 @@ def weekly_data(
             notes.append(f"{d.campaign}: no stratum sizes, combined ratio estimator")
     if pending := total.hotline.pending:
         notes.append(pending_note(pending))
+    notes += paused
     return WeeklyReport(
         week, week.previous(), timezone, now, tuple(x.name for x in refs),
         tuple(_ranked(lines)), total, tuple(district), tuple(problems), tuple(notes),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -19,6 +19,8 @@ from callback.config import Settings
 from callback.dispatch import Dispatcher
 from callback.errors import CallbackError
 from callback.models import AuditEntry, CallAttempt, Campaign, QueueItem, table
+from callback.report_weeks import report_week
+from callback.weekly import weekly_data
 
 A = "+8613912345671"
 
@@ -159,3 +161,21 @@ def test_the_cli_pauses_shows_and_resumes(cli, engine: Engine) -> None:
     again = cli("campaign", "resume", "june")
     assert again.exit_code == 0 and "Resumed campaign june" in again.output
     assert "paused at" not in cli("campaign", "show", "june").output
+
+
+def test_the_weekly_report_says_when_and_why_a_campaign_was_paused(engine: Engine) -> None:
+    world(engine)
+    pause_campaign(engine, "june", "office", NOW, "脚本有误")  # Wednesday 10:00 in Shanghai
+    resume_campaign(engine, "june", "office", NOW + timedelta(hours=23))  # Thursday 09:00
+
+    def notes(day: date) -> list[str]:
+        report = weekly_data(engine, report_week(day), NOW + timedelta(days=30))
+        return [n for n in report.notes if n.startswith("june: paused")]
+
+    assert notes(date(2026, 6, 4)) == [
+        "june: paused 2026-06-10 10:00 by office (脚本有误); still paused at the end of the week"
+    ]
+    assert notes(date(2026, 6, 11)) == [
+        "june: paused since 2026-06-10 10:00 by office (脚本有误), resumed 2026-06-11 09:00"
+    ]
+    assert notes(date(2026, 6, 18)) == []
