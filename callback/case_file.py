@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from callback.audit_log import AuditLine, mask_values, read_audit
 from callback.corrections import proposed_text
 from callback.errors import CallbackError
 from callback.models import (
@@ -32,16 +33,12 @@ from callback.models import (
     table,
 )
 from callback.phones import mask
-from callback.problems import mask_name, mask_text
+from callback.problems import mask_name
 
 cases_t, contacts_t, units_t = table(Case), table(Contact), table(Unit)
 items_t, attempts_t, campaigns_t = table(QueueItem), table(CallAttempt), table(Campaign)
 responses_t, corrections_t = table(Response), table(Correction)
 problems_t, audit_t, batches_t = table(ProblemReport), table(AuditEntry), table(ImportBatch)
-
-#: Keys of audit and answer values that hold a number or a person's name.
-NUMBER_KEYS = frozenset({"e164", "raw", "phone", "number", "appointment_number", "replaces"})
-NAME_KEYS = frozenset({"applicant_name", "contact_name", "contact", "name"})
 
 
 class CaseNotFound(CallbackError):
@@ -118,18 +115,6 @@ class ProblemLine:
 
 
 @dataclass(frozen=True)
-class AuditLine:
-    at: datetime
-    actor: str
-    action: str
-    before: Any
-    after: Any
-    reason: str
-    attempt_id: int | None
-    batch_id: int | None
-
-
-@dataclass(frozen=True)
 class CaseFile:
     case_no: str
     unit: str
@@ -160,7 +145,7 @@ def case_file(engine: Engine, case_no: str, full: bool = False) -> CaseFile:
         people = (case.applicant_name, case.contact_name)
         number: Callable[[str | None], str] = _whole if full else mask
         name: Callable[[str | None], str] = _whole if full else mask_name
-        free: Callable[[Any], Any] = _same if full else lambda v: _masked(v, people)
+        free: Callable[[Any], Any] = _same if full else lambda v: mask_values(v, people)
         units = dict(conn.execute(sa.select(units_t.c.id, units_t.c.name)).all())
         campaigns = dict(conn.execute(sa.select(campaigns_t.c.id, campaigns_t.c.name)).all())
         items = _items(conn, case.id)
@@ -270,23 +255,7 @@ def case_file(engine: Engine, case_no: str, full: bool = False) -> CaseFile:
                     .order_by(problems_t.c.id)
                 )
             ],  # fmt: skip
-            audit=[
-                AuditLine(
-                    a.at,
-                    a.actor,
-                    a.action,
-                    free(a.before),
-                    free(a.after),
-                    free(a.reason),
-                    a.attempt_id,
-                    a.batch_id,
-                )
-                for a in conn.execute(
-                    sa.select(audit_t)
-                    .where(audit_t.c.case_id == case.id)
-                    .order_by(audit_t.c.at, audit_t.c.id)
-                )
-            ],  # fmt: skip
+            audit=read_audit(conn, [audit_t.c.case_id == case.id], full),
         )
 
 
@@ -321,18 +290,3 @@ def _whole(value: str | None) -> str:
 
 def _same(value: Any) -> Any:
     return value
-
-
-def _masked(value: Any, people: tuple[str | None, ...], key: str | None = None) -> Any:
-    """``value`` with every number and the case's people's names masked, keys and all."""
-    if isinstance(value, dict):
-        return {k: _masked(v, people, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v, people, key) for v in value]
-    if not isinstance(value, str) or (key is not None and key.endswith("_at")):
-        return value  # a time is not a telephone number, however many digits it has
-    if key in NUMBER_KEYS:
-        return mask(value)
-    if key in NAME_KEYS:
-        return mask_name(value)
-    return mask_text(value, people)

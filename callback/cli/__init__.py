@@ -106,6 +106,7 @@ def cli(
 def _register() -> None:
     from callback.cli import (
         agent,
+        audit,
         campaign,
         cases,
         corrections,
@@ -138,6 +139,7 @@ def _register() -> None:
     cli.add_command(serve.serve)
     cli.add_command(corrections.corrections)
     cli.add_command(problems.problems)
+    cli.add_command(audit.audit)
     cli.add_command(report.report)
     cli.add_command(plugins.plugins)
     cli.add_command(demo.demo)

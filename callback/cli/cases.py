@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from callback.case_file import CaseFile, case_file
+from callback.cli.audit import print_audit
 from callback.cli.context import AppContext, pass_app
 from callback.cli.output import echo_json, table
 from callback.importing import ImportOptions, ImportResult, import_file
@@ -260,38 +261,11 @@ def _print_file(f: CaseFile, app: AppContext) -> None:
         [(p.id, p.category, p.status, p.owner or "", p.text) for p in f.problems],
     )
     click.echo("\nchanges (audit log)")
-    if not f.audit:
-        click.echo("  (none)")
-    for a in f.audit:
-        call = f"  (call {a.attempt_id})" if a.attempt_id else ""
-        batch = f"  (import {a.batch_id})" if a.batch_id else ""
-        click.echo(f"  {at(a.at)}  {a.actor}  {a.action}{call}{batch}")
-        click.echo(f"      why: {a.reason}")
-        for key, before, after in _changes(a.before, a.after):
-            click.echo(f"      {key}: {before} → {after}")
-
-
-def _changes(before: Any, after: Any) -> list[tuple[str, str, str]]:
-    """(key, before, after) of what an audit entry changed; every key when nothing differs."""
-    old = before if isinstance(before, dict) else {}
-    new = after if isinstance(after, dict) else {}
-    keys = list(dict.fromkeys([*old, *new]))
-    changed = [k for k in keys if old.get(k) != new.get(k)] or keys
-    return [(k, _brief(old.get(k)), _brief(new.get(k))) for k in changed]
+    print_audit(f.audit, tz, with_case=False)
 
 
 def _yes(value: bool | None) -> str:
     return "" if value is None else "yes" if value else "no"
-
-
-def _brief(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, dict):
-        return ", ".join(
-            f"{k}: {_brief(v) if isinstance(v, dict) else v}" for k, v in value.items()
-        )
-    return str(value)
 
 
 class _Progress:
