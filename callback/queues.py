@@ -434,6 +434,8 @@ class QueueStatus:
     #: Open items an automated dialer handed to a person (a tester), whatever they wait for;
     #: they are counted in their bucket above too.
     handed: int = 0
+    #: The campaign's status: only a sampled one calls (a paused or closed one never does).
+    campaign_status: str = CampaignStatus.SAMPLED.value
 
     @property
     def open(self) -> int:
@@ -499,11 +501,15 @@ def queue_status(
         and is_callable(campaign_rules(c.rules, c.deadline), now)
         for c in campaign_rows
     }
+    statuses = {c.id: c.status for c in campaign_rows}
     out: dict[tuple[str, str], QueueStatus] = {}
     for campaign_id, campaign_name, unit_name, what, code, n, handed in rows:
         key = (campaign_name, unit_name)
         if key not in out:
-            out[key] = QueueStatus(campaign_name, unit_name, calling[campaign_id])
+            out[key] = QueueStatus(
+                campaign_name, unit_name, calling[campaign_id],
+                campaign_status=statuses[campaign_id],
+            )  # fmt: skip
         status = out[key]
         status.handed += int(handed or 0)
         if what == "finished":

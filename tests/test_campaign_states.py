@@ -156,8 +156,9 @@ def test_the_cli_pauses_shows_and_resumes(cli, engine: Engine) -> None:
     shown = cli("campaign", "show", "june")
     assert "status paused" in shown.output
     assert "paused at 2026-06-10 10:00 by tester: 投诉核查" in shown.output
-    queue = cli("queue", "status", "--campaign", "june")
+    queue = cli("queue", "status", "--campaign", "june", "--at", "2026-06-10 10:00")
     assert queue.exit_code == 0, queue.output
+    assert "区民政局  paused" in queue.output
     again = cli("campaign", "resume", "june")
     assert again.exit_code == 0 and "Resumed campaign june" in again.output
     assert "paused at" not in cli("campaign", "show", "june").output

@@ -9,7 +9,7 @@ import click
 from callback.cli.context import AppContext, pass_app
 from callback.cli.output import echo_json, table
 from callback.dispositions import Disposition
-from callback.queues import queue_status
+from callback.queues import QueueStatus, queue_status
 
 
 @click.group()
@@ -72,7 +72,7 @@ def status(
                 [
                     r.campaign,
                     r.unit,
-                    "yes" if r.calling else "no",
+                    _calling(r),
                     r.due,
                     r.held,
                     r.retry,
@@ -104,3 +104,10 @@ def _label(code: str) -> str:
         return Disposition(code).info.zh
     except ValueError:
         return ""
+
+
+def _calling(status: QueueStatus) -> str:
+    """yes or no, or why a campaign that is not sampled never calls (paused, closed)."""
+    if status.calling:
+        return "yes"
+    return "no" if status.campaign_status == "sampled" else status.campaign_status
