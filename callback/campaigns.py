@@ -1,7 +1,7 @@
 """Campaigns in the database: create one, draw its sample (or plan its spot checks).
 
-The decisions are callback.sampling's; this module reads the frame for them and writes what
-they decide, each campaign's sample in one transaction.
+The decisions are callback.screening's and callback.sampling's; this module reads the frame for
+them and writes what they decide, each campaign's sample in one transaction.
 """
 
 from __future__ import annotations
@@ -39,12 +39,9 @@ from callback.models import (
     table,
 )
 from callback.queues import rules_from_json, rules_to_json
-from callback.sampling import (
-    SamplingDesign,
-    StratumKey,
-    screen,
-    select_sample,
-)
+from callback.sampling import select_sample
+from callback.sampling_design import SamplingDesign, StratumKey
+from callback.screening import screen
 from callback.spotchecks import HotlineDesign, plan_spot_checks
 
 campaigns_t = table(Campaign)

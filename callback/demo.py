@@ -39,7 +39,7 @@ from callback.rates import Proportion
 from callback.rehearsal import RehearsalReport, rehearse
 from callback.report_weeks import Week, week_at
 from callback.reports import CampaignDistrict, RatesReport, rates_report
-from callback.sampling import SamplingDesign
+from callback.sampling_design import SamplingDesign
 from callback.synthetic import write_district
 from callback.weekly import weekly_report
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from dbsupport import table_rows
 from sqlalchemy.engine import Engine
 
+from callback.allocation import AllocationError
 from callback.campaign_states import close_campaign
 from callback.campaigns import (
     CampaignError,
@@ -35,11 +36,7 @@ from callback.models import (
 )
 from callback.queues import rules_from_json, rules_to_json
 from callback.rules import CallingRules, Window
-from callback.sampling import (
-    AllocationError,
-    Exclusions,
-    SamplingDesign,
-)
+from callback.sampling_design import Exclusions, SamplingDesign
 from callback.spotchecks import HotlineDesign, report_weeks
 from callback.synthetic import write_district
 

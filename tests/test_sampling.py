@@ -13,23 +13,13 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from callback import calendar
+from callback.allocation import AllocationError, allocate, margin_size, plan_sizes
 from callback.decisions import is_callable
 from callback.designs import DesignError
 from callback.rules import Window
-from callback.sampling import (
-    MAX_LABEL,
-    AllocationError,
-    Exclusions,
-    SamplingDesign,
-    allocate,
-    choose_representatives,
-    draw,
-    label,
-    margin_size,
-    plan_sizes,
-    screen,
-    select_sample,
-)
+from callback.sampling import MAX_LABEL, choose_representatives, draw, label, select_sample
+from callback.sampling_design import Exclusions, SamplingDesign
+from callback.screening import screen
 from callback.spotchecks import HotlineDesign, plan_spot_checks, report_weeks
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -16,7 +16,7 @@ from callback.cli.context import AppContext, pass_app
 from callback.cli.output import echo_json, table
 from callback.errors import ConfigError
 from callback.queues import refresh, rules_from_json
-from callback.sampling import (
+from callback.sampling_design import (
     ALLOCATIONS,
     STRATUM_VARIABLES,
     Exclusions,
