@@ -36,6 +36,7 @@ from callback.phones import mask
 from callback.prompt_audio import PromptAudioError, conform_wav, describe_wav, prompt_audio
 from callback_sip.ivr import PreparedTurn, voice_for
 from callback_sip.lanes import Lanes
+from callback_sip.record import CallRecord
 from callback_sip.settings import SipSettings, load_settings
 
 if TYPE_CHECKING:
@@ -110,8 +111,6 @@ class SipDialer(Dialer):
         Raises ``DialRejected`` (after reporting ``wrong-number``) for a number that is not
         E.164, and ``RetryableDialError`` when every PJSIP call slot is taken.
         """
-        from callback_sip.engine import CallRecord
-
         engine = self._running()
         try:
             self.config.target_uri(call.to)

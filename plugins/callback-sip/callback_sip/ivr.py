@@ -1,7 +1,7 @@
 """One IVR turn on a SIP call: when its prompt ends, which keys it takes, when it is done.
 
-Pure bookkeeping with the time passed in, so the rules are tested without a call. The engine
-feeds it keys and asks it for deadlines from its polling loop.
+Pure bookkeeping with the time passed in, so the rules are tested without a call.
+``callback_sip.dialogue`` feeds it keys and asks it for deadlines from the engine's polling loop.
 """
 
 from __future__ import annotations
