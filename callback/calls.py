@@ -15,7 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from callback.attempts import UnknownAttempt, finish_attempt
+from callback.attempt_outcomes import UnknownAttempt, finish_attempt
 from callback.db import immediate
 from callback.dialing import CallEvent, Conversation, EventKind, Turn
 from callback.hotline_checks import HANG_UP, MachineChecks

@@ -24,19 +24,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from callback import plugins
-from callback.attempts import (
-    attempt_not_placed,
-    attempt_placed,
-    begin_attempt,
-    extension_of,
-    finish_attempt,
-    next_number,
-    reconcile_unknown,
-)
+from callback.attempt_outcomes import attempt_not_placed, finish_attempt, reconcile_unknown
+from callback.attempts import attempt_placed, begin_attempt
 from callback.calls import CallHandler
 from callback.claims import Claim, ClaimError, Scope, claim_next, release
 from callback.config import Settings
 from callback.db import immediate
+from callback.dial_plan import extension_of, next_number
 from callback.dialing import (
     FINAL_EVENTS,
     PERSON_DIALERS,

@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from callback.attempts import finish_attempt
+from callback.attempt_outcomes import finish_attempt
 from callback.db import immediate
 from callback.dialing import (
     ANSWERED_BY_PERSON,

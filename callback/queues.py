@@ -3,7 +3,8 @@
 A queue item's ``due_at`` is when it may next be dialled; it is computed here, by
 ``callback.decisions.decide``, from the case's numbers, its attempts, its appointment and the
 do-not-call list, whenever a campaign starts and after every attempt ends. Claiming and the
-attempt lifecycle (the outbox) live in ``callback.claims`` and ``callback.attempts``.
+attempt lifecycle (the outbox) live in ``callback.claims``, ``callback.attempts`` and
+``callback.attempt_outcomes``.
 """
 
 from __future__ import annotations

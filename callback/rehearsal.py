@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from callback.attempts import attempt_placed, begin_attempt, next_number
+from callback.attempts import attempt_placed, begin_attempt
 from callback.calls import CallHandler
 from callback.claims import ClaimError, Scope, claim_next, release
+from callback.dial_plan import next_number
 from callback.dialing import CallRequest, Dialer
 from callback.models import Campaign, QueueItem, QueueState, table
 from callback.queues import refresh

@@ -19,14 +19,10 @@ from sqlalchemy.engine import Engine
 
 from callback import plugins
 from callback.appointments import AppointmentError, validate_appointment
-from callback.attempts import (
-    attempt_placed,
-    begin_attempt,
-    extension_of,
-    finish_attempt,
-    next_number,
-)
+from callback.attempt_outcomes import finish_attempt
+from callback.attempts import attempt_placed, begin_attempt
 from callback.claims import Claim, ClaimError, Scope, agent_scope, claim_next, release
+from callback.dial_plan import extension_of, next_number
 from callback.dialing import EventKind
 from callback.dispositions import AgentOutcome, Disposition
 from callback.errors import CallbackError

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from test_calls import NOW, A, rows, world
 
-from callback.attempts import attempt_not_placed, attempt_placed, begin_attempt, finish_attempt
+from callback.attempt_outcomes import attempt_not_placed, finish_attempt
+from callback.attempts import attempt_placed, begin_attempt
 from callback.calls import CallHandler
 from callback.claims import Scope, claim_next
 from callback.dialing import CallEvent, EventKind

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from test_calls import NOW, A, dial, world
 
-from callback.attempts import finish_attempt
+from callback.attempt_outcomes import finish_attempt
 from callback.case_file import CaseNotFound, case_file
 from callback.corrections import propose
 from callback.dialing import EventKind

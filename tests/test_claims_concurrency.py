@@ -17,7 +17,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from callback.attempts import begin_attempt, finish_attempt
+from callback.attempt_outcomes import finish_attempt
+from callback.attempts import begin_attempt
 from callback.claims import claim_next
 from callback.db import create_engine
 from callback.dialing import EventKind

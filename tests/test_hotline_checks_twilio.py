@@ -27,8 +27,9 @@ from test_web_twilio import (  # noqa: E402, F401 - fixtures
     twilio_settings,
 )
 
-from callback.attempts import attempt_placed, begin_attempt, extension_of  # noqa: E402
+from callback.attempts import attempt_placed, begin_attempt  # noqa: E402
 from callback.claims import Scope, claim_next  # noqa: E402
+from callback.dial_plan import extension_of  # noqa: E402
 from callback.dialing import CallRequest  # noqa: E402
 from callback.hotline_checks import HANDED_EXTENSION, HANDED_UNTOLD  # noqa: E402
 from callback.models import (  # noqa: E402

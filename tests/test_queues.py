@@ -16,13 +16,8 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from callback.appointments import AppointmentError
-from callback.attempts import (
-    attempt_placed,
-    begin_attempt,
-    finish_attempt,
-    next_number,
-    reconcile_unknown,
-)
+from callback.attempt_outcomes import finish_attempt, reconcile_unknown
+from callback.attempts import attempt_placed, begin_attempt
 from callback.claims import (
     AttemptInProgress,
     ClaimLost,
@@ -37,6 +32,7 @@ from callback.claims import (
 )
 from callback.cli.output import width
 from callback.decisions import is_callable
+from callback.dial_plan import next_number
 from callback.dialing import EventKind
 from callback.dispositions import AgentOutcome, Disposition, Progress
 from callback.errors import CallbackError, ConfigError

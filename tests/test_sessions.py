@@ -20,8 +20,10 @@ from sqlalchemy.engine import Engine
 from test_calls import NOW, rows, world
 
 from callback import plugins
-from callback.attempts import attempt_placed, begin_attempt, finish_attempt, next_number
+from callback.attempt_outcomes import finish_attempt
+from callback.attempts import attempt_placed, begin_attempt
 from callback.claims import Scope, claim_next
+from callback.dial_plan import next_number
 from callback.dialing import EventKind
 from callback.dispositions import AgentOutcome, Progress, attempt_disposition
 from callback.models import Campaign, QueueItem, Response, SurveySession, table
