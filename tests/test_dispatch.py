@@ -360,13 +360,13 @@ def simulated_campaign(engine: Engine, cases: int) -> None:
 
 
 def start_run(
-    database_url: str, config: Path, later: timedelta = timedelta(0)
+    database_url: str, config: Path, later: timedelta = timedelta(0), *extra: str
 ) -> subprocess.Popen[bytes]:
     local = (NOW + later).astimezone(ZoneInfo("Asia/Shanghai"))
     return subprocess.Popen(
         [sys.executable, "-m", "callback", "--database", database_url, "--config", str(config),
          "--now", local.strftime("%Y-%m-%d %H:%M"), "run", "--tick", "0.2",
-         "--reconcile-after", "30"],
+         "--reconcile-after", "30", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
 
@@ -429,6 +429,22 @@ def test_sigkill_and_restart_lose_and_repeat_nothing(
                       key=lambda a: a.created_at)  # fmt: skip
         for earlier, later in zip(mine, mine[1:], strict=False):
             assert earlier.ended_at is not None and earlier.ended_at <= later.created_at
+
+
+def test_a_service_started_before_any_campaign_dials_one_sampled_later(
+    database_url: str, engine: Engine, run_config: tuple[Path, Path]
+) -> None:
+    config, journal = run_config
+    service = start_run(database_url, config, timedelta(0), "--campaigns-every", "0.5")
+    time.sleep(1.5)  # it has started, found nothing, and not exited
+    assert service.poll() is None
+    simulated_campaign(engine, cases=5)
+    wait_for(lambda: len(set(journal_lines(journal))) >= 5, 30)
+    service.send_signal(signal.SIGTERM)
+    _, stderr = service.communicate(timeout=60)
+    assert service.returncode == 0, stderr.decode()
+    assert "no sampled campaign has an automated dialer yet" in stderr.decode()
+    assert len(set(journal_lines(journal))) >= 5
 
 
 @pytest.mark.skipif(

@@ -27,6 +27,12 @@ from callback.queues import refresh
     show_default=True,
     help="Minutes after which a call still open is settled (longer than any call).",
 )
+@click.option(
+    "--campaigns-every",
+    default=LINES_EVERY,
+    show_default=True,
+    help="Seconds between looks for campaigns sampled, resumed, paused or closed.",
+)
 @click.option("--once", is_flag=True, help="Run one tick (after reconciling) and exit.")
 @click.option(
     "--report-dir",
@@ -41,6 +47,7 @@ def run(
     campaigns: tuple[str, ...],
     tick: float,
     reconcile_after: int,
+    campaigns_every: float,
     once: bool,
     report_dir: Path,
 ) -> None:
@@ -51,8 +58,8 @@ def run(
     twice, and the dialers' pacing is shared. On start, calls a dead dispatcher left open
     are settled (the provider is asked, else they are closed and their cases retried).
     Campaigns whose dialer is manual are left to agents (`callback agent`). A campaign
-    sampled or resumed while it runs is taken up within 30 s, and one paused or closed is
-    let go (its calls already up finish); no restart is needed.
+    sampled or resumed while it runs is taken up within --campaigns-every seconds, and one
+    paused or closed is let go (its calls already up finish); no restart is needed.
 
     \b
     Periodic jobs besides dialling: expired claims released (every minute), open calls
@@ -71,14 +78,16 @@ def run(
             return utcnow()
         return started + timedelta(seconds=time.monotonic() - t0)
 
-    dispatcher = Dispatcher(engine, settings, worker, clock, campaigns or None)
+    dispatcher = Dispatcher(
+        engine, settings, worker, clock, campaigns or None, lines_every=campaigns_every
+    )
     if not dispatcher.lines:
         if once:
             click.echo("No sampled campaign has an automated dialer: nothing to dial.", err=True)
             return
         click.echo(
             f"{worker}: no sampled campaign has an automated dialer yet; looking again every "
-            f"{LINES_EVERY:.0f} s",
+            f"{campaigns_every:g} s",
             err=True,
         )
     for described in describe(dispatcher.lines):
