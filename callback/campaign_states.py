@@ -1,10 +1,11 @@
-"""A campaign's life after sampling: pause it, resume it, close it; each step audited.
+"""A campaign's life after it is created: change its deadline or rules, pause, resume, close.
 
 ``sampled`` is the only status in which anything is dialled. A pause is the office's brake (a
 script fault found, a complaint, a holiday moved): claims and new dials stop at once, in every
 process, while calls already up run to their end and are recorded. ``resume`` takes up where
-the pause stopped; ``close`` is for good. None of them touches a queue item: the sample, its
-order and its weights stay as they were drawn.
+the pause stopped; ``close`` is for good. An edit changes when items may be called (the
+deadline, the calling rules), never which items there are. None of them touches the sample,
+its order or its weights, and each is audited.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -19,7 +21,10 @@ from sqlalchemy.engine import Connection, Engine
 from callback.campaigns import CampaignError, find_campaign
 from callback.claims import forget_campaigns
 from callback.db import immediate
-from callback.models import AuditEntry, Campaign, CampaignStatus, table
+from callback.errors import CallbackError
+from callback.models import AuditEntry, Campaign, CampaignStatus, CampaignTarget, table
+from callback.queues import refresh, rules_from_json, rules_to_json
+from callback.spotchecks import HotlineDesign
 
 campaigns_t, audit_t = table(Campaign), table(AuditEntry)
 
@@ -71,6 +76,76 @@ def close_campaign(
         _set(conn, row.id, row.status, CLOSED, actor, now, reason or "closed", "campaign.close")
         conn.execute(sa.update(campaigns_t).where(campaigns_t.c.id == row.id).values(closed_at=now))
     forget_campaigns()
+
+
+#: Leave a setting as it is (``edit_campaign``'s default); None is a value (no deadline).
+KEEP: Any = object()
+
+
+def edit_campaign(
+    engine: Engine,
+    campaign: int | str,
+    actor: str,
+    now: datetime,
+    reason: str,
+    *,
+    deadline: datetime | None = KEEP,
+    rules: Mapping[str, Any] | None = KEEP,
+    title: str | None = KEEP,
+) -> list[str]:
+    """Change a campaign's deadline, calling rules or title; return the names of what changed.
+
+    Audited with the values before and after. The rules are checked, with the deadline, before
+    anything is stored; ``rules=None`` goes back to the defaults (a spot-check campaign's
+    office hours). The sample is never touched: only when its items may be called changes, and
+    their due times are worked out again at once. A closed campaign is not edited.
+    """
+    if not reason.strip():
+        raise CampaignError("say why the campaign is changed (--reason)")
+    if deadline is not KEEP and deadline is not None and deadline.tzinfo is None:
+        raise CampaignError("the deadline must carry a time zone")
+    with immediate(engine) as conn:
+        row = find_campaign(conn, campaign, lock=True)
+        if row.status == CLOSED:
+            raise CampaignError(f"campaign {row.name} is closed: it is not changed any more")
+        new_deadline = row.deadline if deadline is KEEP else deadline
+        new_rules = row.rules
+        if rules is not KEEP or deadline is not KEEP:
+            wanted = row.rules if rules is KEEP else rules
+            if wanted is None and row.target == CampaignTarget.HOTLINES.value:
+                wanted = rules_to_json(HotlineDesign.from_json(row.design).rules)
+            try:
+                new_rules = rules_to_json(rules_from_json(wanted or {}, new_deadline))
+            except CallbackError as exc:
+                raise CampaignError(f"campaign {row.name}: {exc}") from None
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        values: dict[str, Any] = {}
+        for field, old, new in (
+            ("deadline", row.deadline, new_deadline),
+            ("rules", row.rules, new_rules),
+            ("title", row.title, row.title if title is KEEP else title),
+        ):
+            if old != new:
+                before[field], after[field], values[field] = _json(old), _json(new), new
+        if not values:
+            return []
+        conn.execute(sa.update(campaigns_t).where(campaigns_t.c.id == row.id).values(**values))
+        conn.execute(
+            sa.insert(audit_t).values(
+                at=now, actor=actor, action="campaign.edit", entity="campaign", entity_id=row.id,
+                before=before, after=after, reason=reason,
+            )
+        )  # fmt: skip
+        scheduled = row.status in (SAMPLED, PAUSED)
+    forget_campaigns()
+    if scheduled and ("deadline" in values or "rules" in values):
+        refresh(engine, row.id, now)
+    return list(values)
+
+
+def _json(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _set(

@@ -9,10 +9,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from test_calls import NOW, rows, world
 from test_dispatch import FakeClock, RecordingDialer, automated
+from test_hotline_checks import hotline_campaign
 
 from callback import migrate
 from callback.attempts import begin_attempt
-from callback.campaign_states import close_campaign, last_pause, pause_campaign, resume_campaign
+from callback.campaign_states import (
+    close_campaign,
+    edit_campaign,
+    last_pause,
+    pause_campaign,
+    resume_campaign,
+)
 from callback.campaigns import CampaignError
 from callback.claims import NotCallable, Scope, claim_next
 from callback.config import Settings
@@ -180,3 +187,68 @@ def test_the_weekly_report_says_when_and_why_a_campaign_was_paused(engine: Engin
         "june: paused since 2026-06-10 10:00 by office (脚本有误), resumed 2026-06-11 09:00"
     ]
     assert notes(date(2026, 6, 18)) == []
+
+
+def test_a_deadline_moved_is_audited_and_the_queue_follows_it(engine: Engine) -> None:
+    campaign = world(engine)
+    assert edit_campaign(engine, "june", "office", NOW, "区里提前收尾",
+                         deadline=NOW - timedelta(hours=1)) == ["deadline"]  # fmt: skip
+    (item,) = rows(engine, QueueItem)
+    assert (item.due_at, item.wait_reason) == (None, "deadline")
+    assert claim_next(engine, "w", Scope(), NOW) is None
+
+    later = NOW + timedelta(days=30)
+    assert edit_campaign(engine, campaign, "office", NOW, "延期到7月", deadline=later) == [
+        "deadline"
+    ]
+    (item,) = rows(engine, QueueItem)
+    assert item.due_at is not None
+    assert claim_next(engine, "w", Scope(), NOW) is not None
+    moved = [e for e in audit(engine) if e.action == "campaign.edit"]
+    assert [(e.before, e.after, e.reason) for e in moved][1] == (
+        {"deadline": (NOW - timedelta(hours=1)).isoformat()},
+        {"deadline": later.isoformat()},
+        "延期到7月",
+    )
+
+
+def test_rules_are_checked_before_anything_is_stored(engine: Engine) -> None:
+    world(engine)
+    with pytest.raises(CampaignError, match="max_attempts_per_cse"):
+        edit_campaign(engine, "june", "office", NOW, "typo", rules={"max_attempts_per_cse": 3})
+    assert edit_campaign(engine, "june", "office", NOW, "fewer calls",
+                         rules={"max_attempts_per_case": 2}) == ["rules"]  # fmt: skip
+    (edit,) = [e for e in audit(engine) if e.action == "campaign.edit"]
+    assert edit.before["rules"]["max_attempts_per_case"] != 2
+    assert edit.after["rules"]["max_attempts_per_case"] == 2
+    assert edit_campaign(engine, "june", "office", NOW, "same again",
+                         rules={"max_attempts_per_case": 2}) == []  # fmt: skip
+    assert len([e for e in audit(engine) if e.action == "campaign.edit"]) == 1
+    close_campaign(engine, "june", "office", NOW)
+    with pytest.raises(CampaignError, match="is closed"):
+        edit_campaign(engine, "june", "office", NOW, "late", title="x")
+
+
+def test_the_cli_edits(cli, engine: Engine) -> None:
+    world(engine)
+    both = cli("campaign", "edit", "june", "--deadline", "2026-07-31", "--no-deadline",
+               "--reason", "x")  # fmt: skip
+    assert both.exit_code == 2 and "not both" in both.output
+    nothing = cli("campaign", "edit", "june", "--reason", "x")
+    assert nothing.exit_code == 2 and "nothing to change" in nothing.output
+    done = cli("campaign", "edit", "june", "--deadline", "2026-07-31", "--title", "六月回访",
+               "--reason", "延期")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "deadline, title changed" in done.output
+    shown = cli("campaign", "show", "june").output
+    assert "deadline 2026-07-31 23:59" in shown and "六月回访" in shown
+
+
+def test_default_rules_of_a_spot_check_campaign_are_its_office_hours(engine: Engine) -> None:
+    campaign = hotline_campaign(engine)
+    with engine.connect() as conn:
+        planned = conn.execute(sa.select(table(Campaign).c.rules)).scalar_one()
+    edit_campaign(engine, campaign, "office", NOW, "one try", rules={"max_attempts_per_case": 1})
+    edit_campaign(engine, campaign, "office", NOW, "back to the plan", rules=None)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(table(Campaign).c.rules)).scalar_one() == planned

@@ -345,6 +345,53 @@ def close(app: AppContext, name: str, reason: str | None) -> None:
 
 @campaign.command()
 @click.argument("name")
+@click.option("--deadline", metavar="'YYYY-MM-DD[ HH:MM]'", help="A new deadline (local time).")
+@click.option("--no-deadline", is_flag=True, help="Remove the deadline.")
+@click.option("--rules", "rules_file", type=click.Path(exists=True, dir_okay=False),
+              help="New calling rules, JSON or TOML (docs/calling_rules.md).")  # fmt: skip
+@click.option("--default-rules", is_flag=True, help="Go back to the default calling rules.")
+@click.option("--title", help="A new title for reports.")
+@click.option("--reason", required=True, help="Why, for the audit log.")
+@pass_app
+def edit(
+    app: AppContext,
+    name: str,
+    deadline: str | None,
+    no_deadline: bool,
+    rules_file: str | None,
+    default_rules: bool,
+    title: str | None,
+    reason: str,
+) -> None:
+    """Change campaign NAME's deadline, calling rules or title (audited).
+
+    The sample stays as drawn; the due times of its items are worked out again at once.
+
+    \b
+    Example:
+      callback campaign edit 2018-summer --deadline 2018-11-15 --reason "区里延期到11月15日"
+    """
+    if deadline and no_deadline:
+        raise click.UsageError("give --deadline or --no-deadline, not both")
+    if rules_file and default_rules:
+        raise click.UsageError("give --rules or --default-rules, not both")
+    changes: dict[str, Any] = {}
+    if deadline or no_deadline:
+        changes["deadline"] = None if no_deadline else _deadline(app, deadline)
+    if rules_file or default_rules:
+        changes["rules"] = _read_rules(rules_file) if rules_file else None
+    if title is not None:
+        changes["title"] = title
+    if not changes:
+        raise click.UsageError("nothing to change: give --deadline, --rules or --title")
+    changed = campaign_states.edit_campaign(
+        app.database(), _ref(name), app.settings.actor, app.now(), reason, **changes
+    )
+    click.echo(f"Campaign {name}: {', '.join(changed)} changed." if changed else "Nothing changed.")
+
+
+@campaign.command()
+@click.argument("name")
 @click.option("--reason", required=True, help="Why, for the audit log and `campaign show`.")
 @pass_app
 def pause(app: AppContext, name: str, reason: str) -> None:
