@@ -19,14 +19,22 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from callback.campaigns import CampaignError, find_campaign
-from callback.claims import forget_campaigns
+from callback.claims import Scope, forget_campaigns
 from callback.db import immediate
 from callback.errors import CallbackError
-from callback.models import AuditEntry, Campaign, CampaignStatus, CampaignTarget, table
+from callback.models import (
+    AuditEntry,
+    Campaign,
+    CampaignStatus,
+    CampaignTarget,
+    QueueItem,
+    QueueState,
+    table,
+)
 from callback.queues import refresh, rules_from_json, rules_to_json
 from callback.spotchecks import HotlineDesign
 
-campaigns_t, audit_t = table(Campaign), table(AuditEntry)
+campaigns_t, audit_t, items_t = table(Campaign), table(AuditEntry), table(QueueItem)
 
 DRAFT, SAMPLED = CampaignStatus.DRAFT.value, CampaignStatus.SAMPLED.value
 PAUSED, CLOSED = CampaignStatus.PAUSED.value, CampaignStatus.CLOSED.value
@@ -226,6 +234,29 @@ def pause_notes(
             )
             notes.append(f"{name}: {', '.join(parts)}{tail}")
     return notes
+
+
+def paused_in_scope(engine: Engine, scope: Scope) -> list[tuple[str, Pause | None]]:
+    """Paused campaigns with open items ``scope`` covers, and their last pause: what an agent
+    who finds nothing due should be told."""
+    q = items_t.c
+    query = (
+        sa.select(campaigns_t.c.id, campaigns_t.c.name)
+        .where(
+            campaigns_t.c.status == PAUSED,
+            sa.exists().where(
+                q.campaign_id == campaigns_t.c.id,
+                q.state == QueueState.OPEN.value,
+                *([q.unit_id.in_(sorted(scope.units))] if scope.units is not None else []),
+            ),
+        )
+        .order_by(campaigns_t.c.name)
+    )
+    if scope.campaigns is not None:
+        query = query.where(campaigns_t.c.id.in_(sorted(scope.campaigns)))
+    with engine.connect() as conn:
+        found = conn.execute(query).all()
+    return [(name, last_pause(engine, campaign_id)) for campaign_id, name in found]
 
 
 def _local(at: datetime, tz: tzinfo) -> str:

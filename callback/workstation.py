@@ -21,6 +21,7 @@ from callback import plugins
 from callback.appointments import AppointmentError, validate_appointment
 from callback.attempt_outcomes import finish_attempt
 from callback.attempts import attempt_placed, begin_attempt
+from callback.campaign_states import paused_in_scope
 from callback.claims import Claim, ClaimError, Scope, agent_scope, claim_next, release
 from callback.dial_plan import extension_of, next_number
 from callback.dialing import EventKind
@@ -183,6 +184,9 @@ class Workstation:
                     self.claim = None
                 if self.claim is None:
                     self.term.say("现在没有到期的回访对象。")
+                    for name, pause in paused_in_scope(self.engine, scope):
+                        why = f"：{pause.reason}" if pause is not None else ""
+                        self.term.say(f"回访任务 {name} 已暂停{why}")
                     return self.done
                 if not self._work(self.claim):
                     return self.done

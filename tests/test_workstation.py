@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from test_calls import rows, world
 
 from callback.agents import save_agent
+from callback.campaign_states import pause_campaign
 from callback.models import (
     CallAttempt,
     Campaign,
@@ -197,3 +198,17 @@ def test_the_workstation_in_a_real_terminal_under_tmux(
     (attempt,) = rows(engine, CallAttempt)
     assert attempt.outcome == "failed" and attempt.state == "ended"
     assert rows(engine, QueueItem)[0].held_by is None
+
+
+def test_an_agent_is_told_why_a_paused_campaign_gives_nothing(
+    cli, engine: Engine, manual: int
+) -> None:
+    pause_campaign(engine, "june", "office", datetime(2026, 6, 10, 1, tzinfo=UTC), "脚本有误")
+    result = run_agent(cli, "q")
+    assert result.exit_code == 0, result.output
+    assert "现在没有到期的回访对象。" in result.output
+    assert "回访任务 june 已暂停：脚本有误" in result.output
+    assert rows(engine, CallAttempt) == []
+    save_agent(engine, "bob", [], "office")
+    other = cli("--now", AT, "--actor", "bob", "agent", input="q")
+    assert "已暂停" not in other.output  # not a campaign of any unit bob works for
