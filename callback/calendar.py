@@ -18,28 +18,41 @@ Why ``chinese_calendar`` (PyPI ``chinesecalendar``) and not ``holidays``:
 The library's coverage is read from its data, never from the clock: a year is known when the
 library holds that year's notice. Upgrade ``chinesecalendar`` once the next notice is out
 (usually November); until then every date of that year is "not known" and not callable.
+
+The library often lags the notice by weeks, and December is when next year's campaigns are
+planned. So an office may transcribe a published notice into ``callback.toml`` (a
+``[calendar.2027]`` table, read by ``install``): its holidays and swapped working days, and the
+notice it copied them from. A year the library knows is always the library's; the table is
+checked as strictly as a notice can be (every date in its year, every swapped working day a
+Saturday or Sunday outside the holidays) before any date of it becomes callable.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection
-from datetime import date, datetime
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from importlib import metadata
+from typing import Any
 
 import chinese_calendar
 from chinese_calendar import constants as _constants
 
-from callback.errors import CallbackError
+from callback.errors import CallbackError, ConfigError
 
 __all__ = [
     "CalendarUnknownError",
     "covered_years",
     "holiday_name",
+    "install",
     "is_known",
     "is_working_day",
     "require_known",
 ]
+
+log = logging.getLogger(__name__)
 
 # The library's own bounds (its _validate_date uses the same min/max of its holiday table).
 _FIRST_YEAR: int = min(_constants.holidays).year
@@ -64,13 +77,15 @@ class CalendarUnknownError(CallbackError):
             what = (
                 f"upgrade chinesecalendar (pip install -U chinesecalendar) once the State "
                 f"Council has published the {day.year} holiday schedule, usually in November "
-                f"of {day.year - 1}; until then nothing in {day.year} is callable"
+                f"of {day.year - 1}, or transcribe the published notice into callback.toml as "
+                f"[calendar.{day.year}] (docs/calling_rules.md); until then nothing in "
+                f"{day.year} is callable"
             )
         else:
             what = "callback cannot place or plan calls on dates before that"
         super().__init__(
             f"the working-day calendar for {day.year} is not known: chinesecalendar "
-            f"{_library_version()} covers {first}-{last}; {what}"
+            f"{_library_version()} covers {first}-{last}{_extra_years()}; {what}"
         )
 
 
@@ -82,7 +97,7 @@ def covered_years() -> range:
 def is_known(day: date) -> bool:
     """Return whether the calendar can say if ``day`` is a working day."""
     _require_date(day)
-    return _FIRST_YEAR <= day.year <= _LAST_YEAR
+    return _FIRST_YEAR <= day.year <= _LAST_YEAR or day.year in _transcribed
 
 
 def require_known(day: date) -> None:
@@ -103,6 +118,9 @@ def is_working_day(day: date, closed: Collection[date] = frozenset()) -> bool:
     require_known(day)
     if day in closed:
         return False
+    year = _transcribed.get(day.year)
+    if year is not None:
+        return year.is_workday(day)
     return _library_is_workday(day)
 
 
@@ -113,6 +131,9 @@ def holiday_name(day: date) -> str | None:
     callers use this to explain why a day is not callable.
     """
     require_known(day)
+    year = _transcribed.get(day.year)
+    if year is not None:
+        return year.holiday_name(day)
     on_holiday, name = chinese_calendar.get_holiday_detail(day)
     if not on_holiday:
         return None
@@ -136,3 +157,107 @@ def _library_is_workday(day: date) -> bool:
     # Cached because the library rescans its whole table to check the year on every call,
     # and the rules ask about the same few hundred days over and over.
     return bool(chinese_calendar.is_workday(day))
+
+
+# -- notices transcribed by the office (callback.toml [calendar.YYYY]) ----------------------
+
+
+@dataclass(frozen=True)
+class TranscribedYear:
+    """One year's schedule as a State Council notice gives it."""
+
+    year: int
+    notice: str
+    holidays: Mapping[date, str]
+    workdays: frozenset[date]
+
+    def is_workday(self, day: date) -> bool:
+        if day in self.holidays:
+            return False
+        return day in self.workdays or day.weekday() < 5
+
+    def holiday_name(self, day: date) -> str | None:
+        if day in self.holidays:
+            return self.holidays[day]
+        return None if self.is_workday(day) else "周末"
+
+
+_transcribed: dict[int, TranscribedYear] = {}
+
+
+def install(tables: Mapping[str, Any], source: str = "callback.toml") -> list[int]:
+    """Use the notices transcribed in ``tables`` (callback.toml's ``[calendar]``) for the years
+    the library does not know; return those years. Everything is checked first: a mistake
+    names the table and the entry, and nothing is installed. ``install({})`` forgets them."""
+    years: dict[int, TranscribedYear] = {}
+    for key, table in tables.items():
+        where = f"{source} [calendar.{key}]"
+        if not (isinstance(key, str) and key.isdigit() and len(key) == 4):
+            raise ConfigError(f"{where}: a [calendar] table is named by its year, e.g. 2027")
+        year = int(key)
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where}: must be a table with notice, holidays and workdays")
+        if _FIRST_YEAR <= year <= _LAST_YEAR:
+            log.warning(
+                "%s ignored: chinesecalendar %s has the %s notice; remove the table",
+                where, _library_version(), year,
+            )  # fmt: skip
+            continue
+        years[year] = _parse_year(year, table, where)
+    _transcribed.clear()
+    _transcribed.update(years)
+    return sorted(years)
+
+
+def _parse_year(year: int, table: Mapping[str, Any], where: str) -> TranscribedYear:
+    unknown = set(table) - {"notice", "holidays", "workdays"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    notice = table.get("notice")
+    if not isinstance(notice, str) or not notice.strip():
+        raise ConfigError(f"{where}: notice: name the State Council notice transcribed")
+    entries = table.get("holidays")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{where}: holidays: list every holiday of the notice")
+    holidays: dict[date, str] = {}
+    for i, entry in enumerate(entries):
+        at = f"{where} holidays[{i}]"
+        if not isinstance(entry, Mapping) or set(entry) != {"name", "from", "to"}:
+            raise ConfigError(f'{at}: write {{ name = "春节", from = {year}-02-06, to = ... }}')
+        name, first, last = entry["name"], entry["from"], entry["to"]
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{at}: name: the holiday's name, e.g. 春节")
+        for label, value in (("from", first), ("to", last)):
+            if not _is_date(value) or value.year != year:
+                raise ConfigError(f"{at}: {label}: a date in {year}, not {value!r}")
+        if last < first:
+            raise ConfigError(f"{at}: ends ({last}) before it begins ({first})")
+        day = first
+        while day <= last:
+            if day in holidays:
+                raise ConfigError(f"{at}: {day} is already part of {holidays[day]}")
+            holidays[day] = name.strip()
+            day += timedelta(days=1)
+    workdays = table.get("workdays", [])
+    if not isinstance(workdays, list):
+        raise ConfigError(f"{where}: workdays: a list of dates (调休 working days)")
+    for i, day in enumerate(workdays):
+        at = f"{where} workdays[{i}]"
+        if not _is_date(day) or day.year != year:
+            raise ConfigError(f"{at}: a date in {year}, not {day!r}")
+        if day.weekday() < 5:
+            raise ConfigError(f"{at}: {day} is a weekday already; a swapped working day is a "
+                              "Saturday or Sunday")  # fmt: skip
+        if day in holidays:
+            raise ConfigError(f"{at}: {day} is listed as part of {holidays[day]} too")
+    return TranscribedYear(year, notice.strip(), holidays, frozenset(workdays))
+
+
+def _is_date(value: Any) -> bool:
+    return isinstance(value, date) and not isinstance(value, datetime)
+
+
+def _extra_years() -> str:
+    if not _transcribed:
+        return ""
+    return ", and callback.toml transcribes " + ", ".join(map(str, sorted(_transcribed)))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from callback import calendar
 from callback.errors import ConfigError
 
 ENV_PREFIX = "CALLBACK_"
@@ -128,6 +129,9 @@ def load_settings(
 
     settings = Settings(**values, sections=sections, origins=origins)
     _validate(settings)
+    # The working-day calendar is the process's, like the plugins: every command, the
+    # dispatcher and the web server load their settings here, so all see the same years.
+    calendar.install(settings.section("calendar"), str(path) if path else "callback.toml")
     return settings
 
 

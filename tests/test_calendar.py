@@ -7,7 +7,10 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from callback import calendar
-from callback.errors import CallbackError
+from callback.config import load_settings
+from callback.decisions import is_callable
+from callback.errors import CallbackError, ConfigError
+from callback.rules import CallingRules
 
 # Typed from the State Council notices (国办发明电〔2024〕12号 for 2025, 〔2025〕7号 for 2026),
 # independently of the library, so that the tests check its data rather than repeat it.
@@ -149,3 +152,90 @@ def test_holiday_name_is_chinese() -> None:
 def test_holiday_name_of_a_working_day_is_none() -> None:
     assert calendar.holiday_name(date(2025, 9, 28)) is None  # swapped working Sunday
     assert calendar.holiday_name(date(2026, 11, 23)) is None
+
+
+# -- notices the office transcribes into callback.toml ([calendar.YYYY]) ---------------------
+
+# A schedule made up for these tests, shaped like a notice; it is not the 2027 notice.
+NOTICE_2027 = {
+    "notice": "a test schedule shaped like a State Council notice",
+    "holidays": [
+        {"name": "元旦", "from": date(2027, 1, 1), "to": date(2027, 1, 3)},
+        {"name": "春节", "from": date(2027, 2, 5), "to": date(2027, 2, 12)},
+    ],
+    "workdays": [date(2027, 2, 13), date(2027, 2, 14)],  # Saturday and Sunday, 调休
+}
+
+
+@pytest.fixture
+def transcribed():
+    yield calendar.install({"2027": NOTICE_2027})
+    calendar.install({})
+
+
+def test_a_year_the_library_lacks_is_unknown_until_transcribed(transcribed) -> None:
+    assert transcribed == [2027]
+    assert calendar.is_working_day(date(2027, 1, 4))  # a Monday after 元旦
+    assert not calendar.is_working_day(date(2027, 2, 8))  # a Monday in 春节
+    assert calendar.is_working_day(date(2027, 2, 14))  # a swapped Sunday
+    assert not calendar.is_working_day(date(2027, 3, 6))  # an ordinary Saturday
+    assert calendar.holiday_name(date(2027, 2, 8)) == "春节"
+    assert calendar.holiday_name(date(2027, 3, 6)) == "周末"
+    assert calendar.holiday_name(date(2027, 2, 14)) is None
+    calendar.install({})
+    assert not calendar.is_known(date(2027, 1, 4))
+    with pytest.raises(calendar.CalendarUnknownError, match=r"\[calendar.2027\]"):
+        calendar.is_working_day(date(2027, 1, 4))
+
+
+def test_the_calls_follow_a_transcribed_year(transcribed) -> None:
+    rules = CallingRules()
+    sh = rules.zone
+    assert is_callable(rules, datetime(2027, 2, 14, 10, 0, tzinfo=sh))
+    assert not is_callable(rules, datetime(2027, 2, 8, 10, 0, tzinfo=sh))
+    calendar.install({})
+    assert not is_callable(rules, datetime(2027, 2, 15, 10, 0, tzinfo=sh))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"notice": " "}, r"\[calendar.2027\]: notice"),
+        ({"holidays": []}, r"holidays: list every holiday"),
+        ({"workdays": [date(2027, 2, 15)]}, r"workdays\[0\]: 2027-02-15 is a weekday"),
+        ({"workdays": [date(2026, 2, 14)]}, r"workdays\[0\]: a date in 2027"),
+        ({"workdays": [date(2027, 2, 6)]}, r"workdays\[0\]: 2027-02-06 is listed as part of 春节"),
+        ({"holidays": [{"name": "春节", "from": date(2027, 2, 12), "to": date(2027, 2, 5)}]},
+         r"holidays\[0\]: ends \(2027-02-05\) before it begins"),
+        ({"holidays": [{"name": "元旦", "from": date(2027, 1, 1), "to": date(2027, 1, 2)},
+                       {"name": "又一个", "from": date(2027, 1, 2), "to": date(2027, 1, 2)}]},
+         r"holidays\[1\]: 2027-01-02 is already part of 元旦"),
+        ({"holiday": []}, r"unknown keys holiday"),
+    ],
+)  # fmt: skip
+def test_a_transcription_mistake_is_named_and_nothing_is_installed(change, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        calendar.install({"2027": NOTICE_2027 | change}, "callback.toml")
+    assert not calendar.is_known(date(2027, 1, 4))
+
+
+def test_a_year_the_library_knows_stays_the_librarys(caplog) -> None:
+    assert calendar.install({"2026": NOTICE_2027}) == []
+    assert "ignored" in caplog.text
+    assert calendar.is_working_day(date(2026, 2, 14))  # the library's swapped Saturday
+
+
+def test_settings_install_the_transcribed_years(tmp_path) -> None:
+    config = tmp_path / "callback.toml"
+    config.write_text(
+        '[calendar.2027]\nnotice = "test"\n'
+        'holidays = [{ name = "元旦", from = 2027-01-01, to = 2027-01-01 }]\n'
+        "workdays = []\n",
+        encoding="utf-8",
+    )
+    try:
+        load_settings(environ={}, config_file=config)
+        assert calendar.is_known(date(2027, 6, 1))
+        assert not calendar.is_working_day(date(2027, 1, 1))
+    finally:
+        calendar.install({})
