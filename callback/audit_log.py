@@ -1,7 +1,8 @@
 """Read the audit log back: who changed what, when, from what to what, why, from which call.
 
 Names and numbers in the values and the reasons are masked unless the reader asks for them
-whole; times are left alone, whatever digits they hold.
+whole; times are left alone, whatever digits they hold. Being shown them whole is itself
+written to the log (``record_disclosure``): who exported the frame, who asked for ``--full``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from callback.db import immediate
 from callback.models import AuditEntry, Case, table
 from callback.phones import mask
 from callback.problems import mask_name, mask_text
@@ -118,3 +120,23 @@ def mask_values(value: Any, people: Sequence[str | None] = (), key: str | None =
     if key in NAME_KEYS:
         return mask_name(value)
     return mask_text(value, people)
+
+
+def record_disclosure(
+    engine: Engine,
+    actor: str,
+    action: str,
+    now: datetime,
+    what: dict[str, Any],
+    why: str,
+    case_id: int | None = None,
+) -> None:
+    """Write who was shown or given names and numbers whole, and what: an export of the frame,
+    a ``--full`` listing. Masked screens are not recorded; they disclose nothing."""
+    with immediate(engine) as conn:
+        conn.execute(
+            sa.insert(audit_t).values(
+                at=now, actor=actor, action=action, entity="disclosure", case_id=case_id,
+                after=what, reason=why,
+            )
+        )  # fmt: skip

@@ -116,6 +116,7 @@ class ProblemLine:
 
 @dataclass(frozen=True)
 class CaseFile:
+    case_id: int
     case_no: str
     unit: str
     town: str | None
@@ -151,6 +152,7 @@ def case_file(engine: Engine, case_no: str, full: bool = False) -> CaseFile:
         items = _items(conn, case.id)
         item_ids = [i.id for i in items]
         return CaseFile(
+            case_id=case.id,
             case_no=case.case_no,
             unit=units[case.unit_id],
             town=units.get(case.town_id),

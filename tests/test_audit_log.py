@@ -66,3 +66,27 @@ def test_the_cli_lists_changes(cli, engine: Engine) -> None:
     assert "13912345671" in cli("audit", "--action", "dnc", "--full").output
     limited = cli("audit", "--limit", "1")
     assert "--limit shows more" in limited.output
+
+
+def test_being_shown_names_and_numbers_whole_is_on_record(cli, engine: Engine, tmp_path) -> None:
+    history(engine)
+    before = len(audit_entries(engine, limit=None))
+    cli("cases", "show", "C0")
+    cli("dnc", "list")
+    cli("audit")
+    assert len(audit_entries(engine, limit=None)) == before  # masked screens disclose nothing
+
+    cli("--actor", "zhao", "cases", "show", "C0", "--full")
+    cli("--actor", "zhao", "dnc", "list", "--full")
+    cli("--actor", "zhao", "audit", "--action", "dnc", "--full")
+    exported = cli("--actor", "zhao", "frame", "export", "--out", str(tmp_path / "frame.csv"))
+    assert exported.exit_code == 0, exported.output
+    seen = {e.action: e for e in audit_entries(engine, actor="zhao")}
+    assert set(seen) == {"disclose.case", "disclose.dnc", "disclose.audit", "disclose.frame"}
+    assert seen["disclose.case"].case_no == "C0"
+    assert seen["disclose.audit"].after == {"action": "dnc", "entries": "2"}
+    assert seen["disclose.frame"].after == {"file": "frame.csv", "format": "csv", "cases": 1,
+                                          "numbers": 1}  # fmt: skip
+    # The case's own file lists who saw it whole.
+    assert "disclose.case" in cli("cases", "show", "C0").output
+    assert len(audit_entries(engine, action="disclose")) == 4

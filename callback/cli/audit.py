@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from callback.audit_log import AuditLine, audit_entries
+from callback.audit_log import AuditLine, audit_entries, record_disclosure
 from callback.cli.context import AppContext, pass_app
 from callback.cli.output import echo_json
 
@@ -47,8 +47,9 @@ def audit(
       callback audit --case 330106201806010000001
     """
     tz = app.settings.tz
+    engine = app.database()
     found = audit_entries(
-        app.database(),
+        engine,
         since=_start(since.date(), tz) if since else None,
         until=_start(until.date() + timedelta(days=1), tz) if until else None,
         actor=actor,
@@ -57,6 +58,12 @@ def audit(
         limit=limit,
         full=full,
     )
+    if full:
+        asked = {"since": since, "until": until, "actor": actor, "action": action,
+                 "case": case_no, "entries": len(found)}  # fmt: skip
+        record_disclosure(engine, app.settings.actor, "disclose.audit", app.now(),
+                          {k: str(v) for k, v in asked.items() if v is not None},
+                          "callback audit --full")  # fmt: skip
     if as_json:
         echo_json([asdict(line) for line in found])
         return

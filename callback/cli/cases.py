@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from callback.audit_log import record_disclosure
 from callback.case_file import CaseFile, case_file
 from callback.cli.audit import print_audit
 from callback.cli.context import AppContext, pass_app
@@ -138,7 +139,12 @@ def _report(result: ImportResult) -> None:
 def show(app: AppContext, case_no: str, full: bool, as_json: bool) -> None:
     """Show case CASE_NO's file: facts, numbers, queues, calls, answers, corrections, problems
     and every change to it (who, when, before, after, why, from which call)."""
-    found = case_file(app.database(), case_no, full)
+    engine = app.database()
+    found = case_file(engine, case_no, full)
+    if full:
+        record_disclosure(engine, app.settings.actor, "disclose.case", app.now(),
+                          {"case_no": found.case_no}, "callback cases show --full",
+                          case_id=found.case_id)  # fmt: skip
     if as_json:
         echo_json(asdict(found))
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from callback import dnc
+from callback.audit_log import record_disclosure
 from callback.cli.context import AppContext, pass_app
 from callback.cli.output import echo_json, table
 from callback.phones import mask
@@ -84,7 +85,11 @@ def import_(app: AppContext, path: str) -> None:
 @pass_app
 def list_(app: AppContext, full: bool, as_json: bool) -> None:
     """List the do-not-call list (numbers masked unless --full)."""
-    found = dnc.entries(app.database())
+    engine = app.database()
+    found = dnc.entries(engine)
+    if full:
+        record_disclosure(engine, app.settings.actor, "disclose.dnc", app.now(),
+                          {"numbers": len(found)}, "callback dnc list --full")  # fmt: skip
     if as_json:
         echo_json([{"number": dnc.shown(e, full), "reason": e.reason, "source": e.source,
                     "added_by": e.added_by, "added_at": e.added_at} for e in found])  # fmt: skip

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from callback import plugins
+from callback.audit_log import record_disclosure
 from callback.cli.context import AppContext, pass_app
 from callback.cli.output import echo_json
 from callback.export import export_frame
@@ -63,6 +64,10 @@ def export_command(app: AppContext, format_name: str | None, out: Path, as_json:
     finally:
         bar.close()
         partial.unlink(missing_ok=True)
+    # The file holds every citizen's name and number: who took it, and when, is on record.
+    record_disclosure(engine, app.settings.actor, "disclose.frame", app.now(),
+                      {"file": out.name, "format": result.format, "cases": result.cases,
+                       "numbers": result.contacts}, "callback frame export")  # fmt: skip
     if as_json:
         echo_json({"path": str(out), "format": result.format, "cases": result.cases,
                    "numbers": result.contacts, "seconds": round(result.seconds, 3)})  # fmt: skip
