@@ -28,6 +28,40 @@ def pending_note(pending: int) -> str:
     )
 
 
+def not_dialled_in_week(
+    conn: Connection, campaign_ids: Sequence[int], start: datetime, cut: datetime
+) -> int:
+    """Spot checks planned in ``[start, cut)`` that had not been dialled by ``cut``.
+
+    A pause or a stopped dispatcher leaves them in the queue; each counts in the week it is
+    first dialled, so the week it was planned for has fewer checks than planned.
+    """
+    if not campaign_ids or cut <= start:
+        return 0
+    dialled = sa.exists().where(a.c.queue_item_id == qi.c.id, a.c.placed_at < cut)
+    return int(
+        conn.execute(
+            sa.select(sa.func.count())
+            .select_from(qi)
+            .where(
+                qi.c.campaign_id.in_(list(campaign_ids)),
+                qi.c.hotline_id.is_not(None),
+                qi.c.appointment_at >= start,
+                qi.c.appointment_at < cut,
+                ~dialled,
+            )
+        ).scalar_one()
+    )
+
+
+def not_dialled_note(count: int) -> str:
+    """The report's note on checks planned for the week and not dialled in it."""
+    return (
+        f"{count:,} spot checks planned for the week were not dialled in it (a paused campaign,"
+        " or no dispatcher running); each counts in the week it is first dialled"
+    )
+
+
 def _spot_check(
     unit: str,
     rates: Mapping[str, Any] | None,
@@ -109,7 +143,7 @@ class UnitHotline:
     rates: HotlineRates
 
 
-def _hotlines_by_unit(
+def hotlines_by_unit(
     checks: Iterable[tuple[int, datetime, SpotCheck]], names: Mapping[int, str], confidence: float
 ) -> dict[str, HotlineRates]:
     grouped: dict[str, list[SpotCheck]] = defaultdict(list)

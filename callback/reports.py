@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from callback.dispositions import Disposition
 from callback.estimates import DistrictRates, Observation, weighted_proportion
-from callback.hotline_report import UnitHotline, _hotlines_by_unit, pending_note, spot_checks
+from callback.hotline_report import UnitHotline, hotlines_by_unit, pending_note, spot_checks
 from callback.models import CampaignTarget
 from callback.outcome_report import OutcomeLine, outcome_lines
 from callback.rates import DEFAULT_CONFIDENCE, Proportion, proportion
@@ -258,7 +258,7 @@ def rates_report(
         district = district_estimates(conn, refs, confidence)
         outcomes = outcome_lines(conn, [x for x in refs if x.target == CampaignTarget.CASES], e)
         checks = spot_checks(conn, target_ids(refs, CampaignTarget.HOTLINES))
-        hotlines = _hotlines_by_unit(checks, unit_names(conn), confidence)
+        hotlines = hotlines_by_unit(checks, unit_names(conn), confidence)
     notes = []
     for d in district:
         how = "stratum sizes N_h from the sample report" if d.population_known else (

@@ -18,7 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from callback.campaign_states import pause_notes
-from callback.hotline_report import _hotlines_by_unit, pending_note, spot_checks
+from callback.hotline_report import (
+    hotlines_by_unit,
+    not_dialled_in_week,
+    not_dialled_note,
+    pending_note,
+    spot_checks,
+)
 from callback.models import (
     CampaignStatus,
     CampaignTarget,
@@ -215,11 +221,12 @@ def weekly_data(
         checks = spot_checks(conn, hotline_ids, before, end)
         names = unit_names(conn)
         paused = pause_notes(conn, {r.id: r.name for r in refs}, start, end, tz)
+        undialled = not_dialled_in_week(conn, hotline_ids, start, min(end, now))
     problems = _problems(engine, end, now.astimezone(tz).date())
     district = _district(refs, completes, confidence)
     this_checks = [x for x in checks if x[1] >= start]
-    hot_now = _hotlines_by_unit(this_checks, names, confidence)
-    hot_before = _hotlines_by_unit([x for x in checks if x[1] < start], names, confidence)
+    hot_now = hotlines_by_unit(this_checks, names, confidence)
+    hot_before = hotlines_by_unit([x for x in checks if x[1] < start], names, confidence)
     empty = [0] * 12
     unit_ids = set(counts) | {x[0] for x in checks}
     lines = [
@@ -249,6 +256,8 @@ def weekly_data(
             notes.append(f"{d.campaign}: no stratum sizes, combined ratio estimator")
     if pending := total.hotline.pending:
         notes.append(pending_note(pending))
+    if undialled:
+        notes.append(not_dialled_note(undialled))
     notes += paused
     return WeeklyReport(
         week, week.previous(), timezone, now, tuple(x.name for x in refs),

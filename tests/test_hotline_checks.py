@@ -41,8 +41,10 @@ from callback.models import (
     table,
 )
 from callback.queues import queue_status, refresh
+from callback.report_weeks import report_week
 from callback.reports import rates_report
 from callback.spotchecks import HotlineDesign
+from callback.weekly import weekly_data
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 6, 8, 9, 0, tzinfo=SH).astimezone(UTC)  # a Monday morning
@@ -431,3 +433,24 @@ def test_a_rehearsal_on_the_simulated_dialer_observes_every_check(engine: Engine
         if answers["answered"]:
             ringing = datetime.fromisoformat(last.detail["ringing_at"])
             assert answers["answer_seconds"] == round((last.answered_at - ringing).total_seconds())
+
+
+def test_checks_not_dialled_in_their_week_are_named_in_the_notes(engine: Engine) -> None:
+    hotline_campaign(engine)
+    planned = len(rows(engine, QueueItem))
+    after = datetime(2026, 6, 20, tzinfo=UTC)
+
+    def note(report_now: datetime) -> list[str]:
+        notes = weekly_data(engine, report_week(date(2026, 6, 4)), report_now).notes
+        return [n for n in notes if "were not dialled in it" in n]
+
+    assert note(after) == [
+        f"{planned:,} spot checks planned for the week were not dialled in it (a paused "
+        "campaign, or no dispatcher running); each counts in the week it is first dialled"
+    ]
+    assert note(datetime(2026, 6, 1, tzinfo=UTC)) == []  # none was due yet
+
+
+def test_checks_dialled_in_their_week_are_not_named(engine: Engine, checked) -> None:
+    notes = weekly_data(engine, report_week(date(2026, 6, 4)), datetime(2026, 6, 20, tzinfo=UTC))
+    assert not [n for n in notes.notes if "were not dialled in it" in n]
