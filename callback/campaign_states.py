@@ -36,7 +36,7 @@ from callback.spotchecks import HotlineDesign
 
 campaigns_t, audit_t, items_t = table(Campaign), table(AuditEntry), table(QueueItem)
 
-DRAFT, SAMPLED = CampaignStatus.DRAFT.value, CampaignStatus.SAMPLED.value
+SAMPLED = CampaignStatus.SAMPLED.value
 PAUSED, CLOSED = CampaignStatus.PAUSED.value, CampaignStatus.CLOSED.value
 
 
