@@ -33,7 +33,7 @@ import functools
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from importlib import metadata
 from typing import Any
 
@@ -49,6 +49,7 @@ __all__ = [
     "install",
     "is_known",
     "is_working_day",
+    "local_midnight",
     "require_known",
 ]
 
@@ -143,6 +144,11 @@ def holiday_name(day: date) -> str | None:
         return str(chinese_calendar.Holiday(name).chinese)
     except ValueError:  # a name the library's enum does not list; show it as it is
         return str(name)
+
+
+def local_midnight(day: date, tz: tzinfo) -> datetime:
+    """The instant ``day`` begins in ``tz``, in UTC: where local days, weeks and months start."""
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
 def _require_date(day: date) -> None:

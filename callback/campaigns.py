@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
 from callback.bulk import BulkInsert
+from callback.calendar import local_midnight
 from callback.claims import forget_campaigns
 from callback.db import immediate
 from callback.errors import CallbackError
@@ -281,10 +282,6 @@ def sample_campaign(engine: Engine, campaign: int | str, now: datetime) -> dict[
     return report
 
 
-def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
-
-
 def _months(design: SamplingDesign) -> list[tuple[str, datetime]]:
     """The local months of the period, each with the UTC instant its next month begins."""
     zone = ZoneInfo(design.timezone)
@@ -292,7 +289,7 @@ def _months(design: SamplingDesign) -> list[tuple[str, datetime]]:
     year, month = design.period_start.year, design.period_start.month
     while (year, month) <= (design.period_end.year, design.period_end.month):
         following = (year + month // 12, month % 12 + 1)
-        months.append((f"{year:04d}-{month:02d}", _local_midnight(date(*following, 1), zone)))
+        months.append((f"{year:04d}-{month:02d}", local_midnight(date(*following, 1), zone)))
         year, month = following
     return months
 
@@ -384,8 +381,8 @@ def _frame_rows(
         ct.superseded_at.is_(None),
         sa.or_(ct.kind == PhoneKind.MOBILE.value, ct.kind == PhoneKind.LANDLINE.value),
     )
-    start = _local_midnight(design.period_start, zone)
-    end = _local_midnight(design.period_end + timedelta(days=1), zone)
+    start = local_midnight(design.period_start, zone)
+    end = local_midnight(design.period_end + timedelta(days=1), zone)
     query = (
         sa.select(c.id, strata.expression, ct.e164)
         .select_from(cases_t.outerjoin(contacts_t, usable))

@@ -139,7 +139,7 @@ class Dispatcher:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(campaigns_t.c.id, campaigns_t.c.name, campaigns_t.c.dialer).where(
-                    campaigns_t.c.status == CampaignStatus.SAMPLED
+                    campaigns_t.c.status == SAMPLED
                 )
             ).all()
         self._lines_read = time.monotonic()

@@ -7,8 +7,10 @@ midnights fall on. docs/reports.md §1 defines it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from callback.calendar import local_midnight
 
 THURSDAY = 3
 
@@ -33,15 +35,11 @@ class Week:
 
     def bounds(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
         """The UTC instants of its first local midnight and of the next week's: [start, end)."""
-        return _midnight(self.start, tz), _midnight(self.start + timedelta(days=7), tz)
+        return local_midnight(self.start, tz), local_midnight(self.start + timedelta(days=7), tz)
 
     @property
     def label(self) -> str:
         return f"{self.start:%Y-%m-%d} 至 {self.end:%Y-%m-%d}"
-
-
-def _midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
 def report_week(day: date) -> Week:

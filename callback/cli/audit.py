@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import click
 
 from callback.audit_log import AuditLine, audit_entries, record_disclosure
+from callback.calendar import local_midnight
 from callback.cli.context import AppContext, pass_app
 from callback.cli.output import echo_json
 
@@ -50,8 +51,8 @@ def audit(
     engine = app.database()
     found = audit_entries(
         engine,
-        since=_start(since.date(), tz) if since else None,
-        until=_start(until.date() + timedelta(days=1), tz) if until else None,
+        since=local_midnight(since.date(), tz) if since else None,
+        until=local_midnight(until.date() + timedelta(days=1), tz) if until else None,
         actor=actor,
         action=action,
         case_no=case_no,
@@ -70,10 +71,6 @@ def audit(
     print_audit(found, tz)
     if len(found) == limit:
         click.echo(f"(the newest {limit}; --limit shows more)", err=True)
-
-
-def _start(day: date, tz: tzinfo) -> datetime:
-    return datetime.combine(day, time(), tzinfo=tz)
 
 
 def print_audit(lines: Sequence[AuditLine], tz: tzinfo, with_case: bool = True) -> None:
