@@ -181,9 +181,12 @@ class PhoneParser:
         numbers (110, 119, 120, 122) are refused, with an area code or without.
         """
         cleaned = unicodedata.normalize("NFKC", text).strip()
-        if len(_split(cleaned)) > 1:
+        parts = _split(cleaned)
+        if len(parts) > 1:
             reason = "more than one number: list each on its own"
             return Phone(cleaned, None, None, None, Validity.INVALID.value, reason)
+        # The one number, as parse_cell reads it: a stray separator around it is no part of it.
+        cleaned = parts[0] if parts else cleaned
         body, extension = cleaned, None
         match = _EXTENSION.search(body)
         if match:

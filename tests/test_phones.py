@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from callback.phones import FAKE_MOBILES, Phone, PhoneParser, _fake_reason, mask
@@ -154,6 +154,8 @@ def test_fast_path_agrees_with_phonenumbers(text: str) -> None:
 
 @settings(max_examples=2000, deadline=None)
 @given(st.one_of(mobile_like, landline_like, digits, messy))
+@example("20000000#0/")  # found by CI: a trailing separator once hid the extension
+@example("2000000#0/")
 def test_a_published_number_is_read_as_a_cell_of_one_number_is(text: str) -> None:
     # parse_published only adds short service numbers and refuses emergency ones: a number
     # a cell holds alone is the same number published.
