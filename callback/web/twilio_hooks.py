@@ -13,11 +13,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import partial
 from typing import Any
-from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from callback_twilio.signatures import public_url
-from callback_twilio.twiml import audio_url_mapper, render_turn
 
 from callback.calls import CallHandler
 from callback.config import Settings
@@ -69,11 +67,6 @@ class TwilioWebhooks:
                 "where calls send Twilio: signatures are checked against the first",
                 web.public_base_url, config.public_base_url,
             )  # fmt: skip
-        self._audio = (
-            audio_url_mapper(config.audio_root, config.audio_base_url)
-            if config.audio_root and config.audio_base_url
-            else None
-        )
         #: Rendered now: when it is needed, something else has already failed.
         self.apology = self.render(Step(APOLOGY), 0)
         # Serialises machine verdicts, so that of two deliveries of one (Twilio retries),
@@ -187,18 +180,4 @@ class TwilioWebhooks:
 
     def render(self, step: Step, attempt_id: int) -> str:
         """Render ``step``; its input comes back to the gather URL keyed with its position."""
-        config = self.dialer.config
-        url = config.webhook_url("gather", attempt_id)
-        if step.at:
-            url += "?" + urlencode({"at": step.at})
-        # TwilioDialer.render(turn, attempt_id) cannot add the position to the URL yet, so
-        # this uses the plugin's renderer with the same settings it would pass.
-        return str(
-            render_turn(
-                step.turn,
-                url,
-                voice=config.voice,
-                audio_url=self._audio,
-                speech_languages=config.speech_languages,
-            )
-        )
+        return str(self.dialer.render(step.turn, attempt_id, step.at))

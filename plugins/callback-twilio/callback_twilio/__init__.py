@@ -1,7 +1,8 @@
 """callback-twilio: the ``twilio`` dialer, TwiML for IVR turns, and a fake Twilio for tests.
 
 Importing this package does not import the twilio library; the names that need it
-(``render_turn``, ``render_goodbye``, ``verify_request``, ``public_url``) load it on first use.
+(``render_turn``, ``TurnRenderer``, ``render_goodbye``, ``verify_request``, ``SignatureCheck``,
+``public_url``) load it on first use.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from callback_twilio.settings import TwilioSettings
 __all__ = [
     "DialRejected",
     "RetryableDialError",
+    "SignatureCheck",
     "TwilioConfigError",
     "TwilioDialer",
     "TwilioSettings",
+    "TurnRenderer",
     "event_from_call",
     "events_from_webhook",
     "kinds_for_status",
@@ -32,6 +35,8 @@ __all__ = [
 _LAZY = {
     "render_turn": "callback_twilio.twiml",
     "render_goodbye": "callback_twilio.twiml",
+    "TurnRenderer": "callback_twilio.twiml",
+    "SignatureCheck": "callback_twilio.signatures",
     "verify_request": "callback_twilio.signatures",
     "public_url": "callback_twilio.signatures",
 }

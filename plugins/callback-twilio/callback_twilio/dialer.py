@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from urllib.parse import urlencode
 
 from callback.dialing import (
     ANSWERED_BY_UNKNOWN,
@@ -36,6 +37,9 @@ from callback_twilio.settings import TwilioSettings
 
 if TYPE_CHECKING:
     from twilio.rest import Client
+
+    from callback_twilio.signatures import SignatureCheck
+    from callback_twilio.twiml import TurnRenderer
 
 Clock = Callable[[], datetime]
 
@@ -118,6 +122,8 @@ class TwilioDialer(Dialer):
         # Which attempt each recent call of this process belongs to, for status() without
         # attempt_id; bounded, since a dispatcher runs for months.
         self._attempts: OrderedDict[str, int] = OrderedDict()
+        self._signature_check: SignatureCheck | None = None
+        self._turns: TurnRenderer | None = None
 
     # -- the dialer contract -------------------------------------------------------------
 
@@ -256,27 +262,37 @@ class TwilioDialer(Dialer):
 
     def verify(self, url: str, params: Mapping[str, Any], signature: str | None) -> bool:
         """Check a webhook's X-Twilio-Signature against the account's auth token."""
-        from callback_twilio.signatures import verify_request
+        if self._signature_check is None:
+            from callback_twilio.signatures import SignatureCheck
 
-        return verify_request(url, params, signature, self.config.auth_token)
+            self._signature_check = SignatureCheck(self.config.auth_token)
+        return self._signature_check(url, params, signature)
 
-    def render(self, turn: Turn, attempt_id: int) -> str:
-        """Render ``turn`` as TwiML whose input comes back to /twilio/gather/<attempt_id>."""
-        from callback_twilio.twiml import audio_url_mapper, render_turn
+    def render(self, turn: Turn, attempt_id: int, at: str = "") -> str:
+        """Render ``turn`` as TwiML whose input comes back to /twilio/gather/<attempt_id>,
+        with ``?at=<at>`` when given: the position the turn is asked at (see callback.web.ivr).
+        """
+        url = self.config.webhook_url("gather", attempt_id)
+        if at:
+            url += "?" + urlencode({"at": at})
+        return self.turns(turn, url)
 
-        c = self.config
-        audio = (
-            audio_url_mapper(c.audio_root, c.audio_base_url)
-            if c.audio_root and c.audio_base_url
-            else None
-        )
-        return render_turn(
-            turn,
-            c.webhook_url("gather", attempt_id),
-            voice=c.voice,
-            audio_url=audio,
-            speech_languages=c.speech_languages,
-        )
+    @property
+    def turns(self) -> TurnRenderer:
+        """This account's TwiML renderer (voice, recorded prompts, speech languages)."""
+        if self._turns is None:
+            from callback_twilio.twiml import TurnRenderer, audio_url_mapper
+
+            c = self.config
+            audio = (
+                audio_url_mapper(c.audio_root, c.audio_base_url)
+                if c.audio_root and c.audio_base_url
+                else None
+            )
+            self._turns = TurnRenderer(
+                voice=c.voice, audio_url=audio, speech_languages=c.speech_languages
+            )
+        return self._turns
 
     def webhook_events(
         self,

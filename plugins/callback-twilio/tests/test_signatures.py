@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Mapping
+from typing import Any
 
-from callback_twilio.signatures import SIGNATURE_HEADER, public_url, verify_request
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twilio.request_validator import RequestValidator
+
+from callback.web.forms import Form
+from callback_twilio.signatures import (
+    SIGNATURE_HEADER,
+    SignatureCheck,
+    public_url,
+    verify_request,
+)
 from callback_twilio.testing import TwilioPhone, sign
 
 TOKEN = "auth-token-of-the-account"
@@ -87,3 +99,76 @@ def test_a_request_seen_behind_a_proxy_validates_against_the_rebuilt_public_url(
     seen_path = request.path  # what the app behind the proxy sees: /twilio/voice/7
     rebuilt = public_url("https://callback.example.gov.cn", seen_path)
     assert verify_request(rebuilt, request.params, request.signature, TOKEN)
+
+
+# -- SignatureCheck gives the official validator's verdict, with one HMAC when it matches ------
+
+BASES = [
+    "https://callback.example.gov.cn",
+    "https://callback.example.gov.cn:443",
+    "https://callback.example.gov.cn:8443",
+    "http://callback.example.gov.cn",
+    "http://callback.example.gov.cn:80",
+]
+
+
+def _official(url: str, params: Mapping[str, Any], signature: str | None) -> bool:
+    if not signature:
+        return False
+    return bool(RequestValidator(TOKEN).validate(url, params, signature))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    signed_base=st.sampled_from(BASES),
+    checked_base=st.sampled_from(BASES),
+    path=st.sampled_from(["/twilio/gather/7", "/twilio/gather/7?at=trips.0", "/a/b?x=1&y=2"]),
+    params=st.dictionaries(
+        st.sampled_from(["CallSid", "Digits", "SpeechResult", "From", "Caller"]),
+        st.text(max_size=6),
+        max_size=4,
+    ),
+    tamper=st.sampled_from(["none", "param", "signature", "non-ascii", "empty"]),
+)
+def test_the_check_agrees_with_the_official_validator(
+    signed_base: str, checked_base: str, path: str, params: dict[str, str], tamper: str
+) -> None:
+    signature: str | None = sign(signed_base + path, params, TOKEN)
+    checked = dict(params)
+    if tamper == "param":
+        checked["Digits"] = checked.get("Digits", "") + "9"
+    elif tamper == "signature":
+        signature = signature[:-2] + ("A=" if not signature.endswith("A=") else "B=")
+    elif tamper == "non-ascii":
+        signature = "签" + signature[1:]
+    elif tamper == "empty":
+        signature = ""
+    url = checked_base + path
+    assert SignatureCheck(TOKEN)(url, checked, signature) == _official(url, checked, signature)
+
+
+def test_repeated_fields_are_signed_as_the_official_validator_signs_them() -> None:
+    form = Form([("CallSid", "CA1"), ("Digits", "1"), ("Digits", "2")])
+    signature = RequestValidator(TOKEN).compute_signature(URL, form)
+    assert SignatureCheck(TOKEN)(URL, form, signature)
+    assert not SignatureCheck(TOKEN)(URL, {"CallSid": "CA1", "Digits": "2"}, signature)
+
+
+def test_a_genuine_request_costs_one_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    compute = RequestValidator.compute_signature
+    plain = sign(URL, PARAMS, TOKEN)
+    with_port = sign(URL.replace(".cn/", ".cn:443/"), PARAMS, TOKEN)
+
+    def counting(self: RequestValidator, uri: str, params: Any, algorithm: Any = None) -> str:
+        calls.append(uri)
+        return compute(self, uri, params, algorithm)
+
+    monkeypatch.setattr(RequestValidator, "compute_signature", counting)
+    check = SignatureCheck(TOKEN)
+    assert check(URL, PARAMS, plain)
+    assert calls == [URL]
+    # Signed with the port: the second try finds it.
+    calls.clear()
+    assert check(URL, PARAMS, with_port)
+    assert calls == [URL, URL.replace(".cn/", ".cn:443/")]

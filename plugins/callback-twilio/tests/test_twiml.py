@@ -5,10 +5,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from callback.dialing import Turn
 from callback_twilio.twiml import (
     GOODBYE_TEXT,
+    TurnRenderer,
     audio_url_mapper,
     gather_input,
     render_goodbye,
@@ -181,3 +184,65 @@ def test_goodbye_is_polite_mandarin_then_hangup() -> None:
     assert root[0].text == GOODBYE_TEXT
     assert "再见" in GOODBYE_TEXT
     assert root[0].get("language") == "cmn-CN"
+
+
+# -- TurnRenderer: render_turn's documents, each turn built once ------------------------------
+
+turns = st.builds(
+    Turn,
+    text=st.one_of(st.sampled_from([QUESTION, "", "  ", "请按1 <Hangup/> & 结束"]), st.text()),
+    audio=st.sampled_from([None, "/srv/audio/q1.wav", "q2.wav", "/etc/passwd"]),
+    language=st.sampled_from(["cmn-CN", "en-US", "cmn-TW"]),
+    expect=st.sampled_from(["digits", "speech", "digits speech", ""]),
+    max_digits=st.integers(1, 20),
+    finish_on_key=st.sampled_from(["", "#", "*"]),
+    timeout_seconds=st.integers(1, 30),
+    hangup=st.booleans(),
+)
+urls = st.one_of(
+    st.sampled_from([GATHER_URL, GATHER_URL + "?at=trips.0", GATHER_URL + "?at=q1.2"]),
+    # Anything the builder escapes (or might): such URLs take the builder itself.
+    st.builds(lambda tail: GATHER_URL + "?" + tail, st.text()),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(turn=turns, url=urls, voice=st.sampled_from(["Polly.Zhiyu", None]))
+def test_the_renderer_writes_render_turns_document(turn: Turn, url: str, voice: str | None) -> None:
+    audio = audio_url_mapper("/srv/audio", "https://cdn.example.gov.cn/prompts")
+    languages = {"cmn-TW": "cmn-Hant-TW"}
+    renderer = TurnRenderer(voice=voice, audio_url=audio, speech_languages=languages)
+    expected = render_turn(turn, url, voice=voice, audio_url=audio, speech_languages=languages)
+    assert renderer(turn, url) == expected
+    assert renderer(turn, url) == expected  # and again, from what it kept
+
+
+def test_the_renderer_builds_a_turn_once_for_every_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    import callback_twilio.twiml as twiml
+
+    built: list[str] = []
+    real = twiml.render_turn
+
+    def counting(turn: Turn, url: str, **options: object) -> str:
+        built.append(url)
+        return real(turn, url, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(twiml, "render_turn", counting)
+    renderer = TurnRenderer()
+    first = renderer(Turn(QUESTION), GATHER_URL.replace("/7", "/8") + "?at=q1.0")
+    second = renderer(Turn(QUESTION), GATHER_URL + "?at=q1.0")
+    assert len(built) == 1 and built[0].startswith("https://gather.invalid/")
+    assert second == real(Turn(QUESTION), GATHER_URL + "?at=q1.0")
+    assert first.count("/gather/8?at=q1.0") == 2  # the Gather's action and the Redirect
+    # A URL with & is the builder's to escape; a text that holds the placeholder too.
+    renderer(Turn(QUESTION), GATHER_URL + "?at=q1.0&x=1")
+    assert built[-1].endswith("&x=1")
+    placeholder = built[0]
+    assert renderer(Turn(placeholder), GATHER_URL) == real(Turn(placeholder), GATHER_URL)
+
+
+def test_the_renderer_keeps_only_its_last_turns() -> None:
+    renderer = TurnRenderer(size=2)
+    for n in range(5):
+        renderer(Turn(f"问题{n}"), GATHER_URL)
+    assert renderer._pieces.cache_info().currsize == 2
