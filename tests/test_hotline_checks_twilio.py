@@ -106,8 +106,9 @@ def test_amd_decides_what_the_machine_records(
     twilio.callback(phone.amd(answered_by))  # Twilio retries a callback it thinks was lost
     # Whoever answered, the machine has what it came for: the call is ended once.
     assert hangups(fake_api, sid) == ["completed"]
-    # When the silence ends, the machine hangs up: its part is over.
-    assert twilio.page(phone.gather(first.redirect or "")).hangup
+    # When the silence ends, the machine hangs up without a word: its part is over.
+    last = twilio.page(phone.gather(first.redirect or ""))
+    assert last.hangup and last.says == []
     twilio.callback(phone.status("completed", duration=12))
     (row,) = rows(engine, CallAttempt)
     (item,) = [i for i in rows(engine, QueueItem) if i.id == row.queue_item_id]

@@ -198,27 +198,37 @@ class KeyedSessions:
         when = self._sql.when(self.clock())
         with self._sql.transaction() as run:
             row = run(self._sql.read, {"attempt_id": attempt_id}).fetchone()
-            if row is None:
-                return GOODBYE_STEP
-            session_id, script_name, text, status, attempt_state = row
-            if attempt_state not in LIVE_ATTEMPT_STATES or status != SessionStatus.ACTIVE:
-                return GOODBYE_STEP
-            script: Script = plugins.get_script(script_name)
-            state = SessionState.from_json(text)
-            here = position(state)
-            if (at is not None and at != here) or not here:
-                # A retry of a request already applied (or input after the last question):
-                # say what is asked now, which is what the first delivery was answered.
-                applied = None
-            else:
-                applied = answer(script, state, speech or digits)
-                params = {"session_id": session_id, "state": applied.to_json(), "now": when}
-                run(self._sql.save, params)
-        if applied is None:
+            moved = None if row is None else self._apply(run, row, at, speech or digits, when)
+        if moved is None:
+            return GOODBYE_STEP
+        script, state, here = moved
+        if here is not None:
             log.info("attempt %s: input for %r, the session is at %r; not applied", attempt_id,
                      at, here)  # fmt: skip
         # Rendered after COMMIT: the write lock is held for the read and the write only.
-        return self._step(script, state if applied is None else applied)
+        return self._step(script, state)
+
+    def _apply(
+        self, run: Run, row: Any, at: str | None, text: str, when: Any
+    ) -> tuple[Script, SessionState, str | None] | None:
+        """Apply ``text`` to the session read as ``row`` when it is asked at ``at``.
+
+        Returns the script, the state to ask from, and the position when the input was not
+        applied (else None); None when the session takes no more input.
+        """
+        session_id, script_name, saved, status, attempt_state = row
+        if attempt_state not in LIVE_ATTEMPT_STATES or status != SessionStatus.ACTIVE:
+            return None
+        script: Script = plugins.get_script(script_name)
+        state = SessionState.from_json(saved)
+        here = position(state)
+        if (at is not None and at != here) or not here:
+            # A retry of a request already applied (or input after the last question): say
+            # what is asked now, which is what the first delivery was answered.
+            return script, state, here
+        applied = answer(script, state, text)
+        run(self._sql.save, {"session_id": session_id, "state": applied.to_json(), "now": when})
+        return script, applied, None
 
     def _step(self, script: Script, state: SessionState) -> Step:
         try:
