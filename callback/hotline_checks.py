@@ -81,6 +81,11 @@ HANDED_EXTENSION = (
 _REMEMBERED = 10_000
 
 
+def is_machine_check(target: str, dialer: str) -> bool:
+    """True for an attempt of a hotline campaign placed by an automated dialer."""
+    return target == CampaignTarget.HOTLINES and dialer not in PERSON_DIALERS
+
+
 class MachineChecks:
     """Run the machine's part of hotline checks from dialer events; ``CallHandler`` asks it
     first whether an event or a turn is its business."""
@@ -102,7 +107,7 @@ class MachineChecks:
                 ).first()
             if row is None:
                 return False  # unknown: the CallHandler logs and ignores it
-            known = row.target == CampaignTarget.HOTLINES and row.dialer not in PERSON_DIALERS
+            known = is_machine_check(row.target, row.dialer)
             if len(self._known) >= _REMEMBERED:
                 self._known.clear()
             self._known[attempt_id] = known

@@ -182,3 +182,23 @@ def test_a_check_that_keys_an_extension_goes_to_a_tester_at_once(
     assert hand_off.reason == HANDED_EXTENSION
     # The switchboard's answer says nothing of the extension: nothing is recorded of it.
     assert rows(engine, Response) == [] and row.detail["observed"] == {}
+
+
+def test_a_worker_that_never_saw_the_check_hangs_up_in_silence_too(
+    database_url: str,
+    engine: Engine,
+    fake_api: FakeTwilioAPI,  # noqa: F811 - the fixture
+) -> None:
+    # With several uvicorn workers, the silence's end may reach one that did not answer the
+    # call: it must know the check from the database, not from what it saw.
+    settings = twilio_settings(database_url, api_base_url=fake_api.base_url)
+    attempt, _, sid = placed_check(engine, fake_api)
+    phone = phone_for(attempt, call_sid=sid)
+    with client_for(create_app(settings, engine=engine, clock=lambda: NOW)) as client:
+        first_worker = in_process(client)
+        first_worker.callback(phone.status("ringing"))
+        first = first_worker.page(phone.voice())
+        first_worker.callback(phone.amd("machine_start"))
+    with client_for(create_app(settings, engine=engine, clock=lambda: NOW)) as client:
+        last = in_process(client).page(phone.gather(first.redirect or ""))
+    assert last.hangup and last.says == [] and last.gather is None

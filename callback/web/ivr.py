@@ -30,10 +30,11 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from callback import plugins
 from callback.calls import GOODBYE
 from callback.dialing import Turn
-from callback.hotline_checks import HANG_UP, MachineChecks
+from callback.hotline_checks import HANG_UP, MachineChecks, is_machine_check
 from callback.models import (
     LIVE_ATTEMPT_STATES,
     CallAttempt,
+    Campaign,
     SessionStatus,
     SurveySession,
     table,
@@ -45,7 +46,8 @@ from callback.survey_prompts import prompt, to_turn
 from callback.surveys import SessionError, SessionState, answer, finished
 
 log = logging.getLogger(__name__)
-attempts_t, sessions_t = table(CallAttempt), table(SurveySession)
+attempts_t, campaigns_t = table(CallAttempt), table(Campaign)
+sessions_t = table(SurveySession)
 
 # The gather path's statements; _GatherSQL compiles them once per engine.
 _SESSION = (
@@ -55,8 +57,11 @@ _SESSION = (
         sessions_t.c.state,
         sessions_t.c.status,
         attempts_t.c.state.label("attempt_state"),
+        campaigns_t.c.target,
+        attempts_t.c.dialer,
     )
     .join(attempts_t, attempts_t.c.id == sessions_t.c.attempt_id)
+    .join(campaigns_t, campaigns_t.c.id == attempts_t.c.campaign_id)
     .where(sessions_t.c.attempt_id == sa.bindparam("attempt_id"))
     # PostgreSQL: two deliveries of one request wait for each other on the row; on SQLite,
     # BEGIN IMMEDIATE already serialises writers and FOR UPDATE is not rendered.
@@ -193,12 +198,20 @@ class KeyedSessions:
         ``at`` None (a URL without a position, from TwiML rendered elsewhere) applies the
         input to whatever is asked now, as ``CallHandler.reply`` does.
         """
-        if self.checks.handles(attempt_id):
-            return Step(HANG_UP)  # detection has had its time; the call's end concludes it
         when = self._sql.when(self.clock())
         with self._sql.transaction() as run:
             row = run(self._sql.read, {"attempt_id": attempt_id}).fetchone()
-            moved = None if row is None else self._apply(run, row, at, speech or digits, when)
+            # (session id, script, state, status, attempt state, target, dialer)
+            machine = row is not None and is_machine_check(row[5], row[6])
+            if row is None or machine:
+                moved = None
+            else:
+                moved = self._apply(run, row, at, speech or digits, when)
+        # A hotline check by machine: detection has had its time; the call's end concludes
+        # it. The read says so (one statement, even in a worker that never saw the call);
+        # asked apart only for a check that has no session yet.
+        if machine or (row is None and self.checks.handles(attempt_id)):
+            return Step(HANG_UP)
         if moved is None:
             return GOODBYE_STEP
         script, state, here = moved
@@ -216,7 +229,7 @@ class KeyedSessions:
         Returns the script, the state to ask from, and the position when the input was not
         applied (else None); None when the session takes no more input.
         """
-        session_id, script_name, saved, status, attempt_state = row
+        session_id, script_name, saved, status, attempt_state, _, _ = row
         if attempt_state not in LIVE_ATTEMPT_STATES or status != SessionStatus.ACTIVE:
             return None
         script: Script = plugins.get_script(script_name)
