@@ -1,6 +1,6 @@
 """The seeded draw of a case campaign's sample: one case per number, then n_h per stratum (pure).
 
-Nothing here reads the database or the clock: campaigns.py fetches the frame and writes the
+Nothing here reads the database or the clock: campaign_draws.py fetches the frame and writes the
 sample, this module decides, with the design from callback.sampling_design, the exclusions from
 callback.screening and the sizes from callback.allocation (spot checks: callback.spotchecks).
 docs/sampling.md explains the statistics and cites the sources.

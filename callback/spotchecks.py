@@ -1,6 +1,6 @@
 """Hotline spot checks (电话抽查): k calls per hotline per report week inside office hours (pure).
 
-Like callback.sampling, nothing here reads the database or the clock; campaigns.py writes
+Like callback.sampling, nothing here reads the database or the clock; campaign_draws.py writes
 the plan into the queues. The report week runs Thursday to Wednesday.
 """
 
