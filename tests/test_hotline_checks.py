@@ -40,7 +40,8 @@ from callback.models import (
     Unit,
     table,
 )
-from callback.queues import queue_status, refresh
+from callback.queue_status import queue_status
+from callback.queues import refresh
 from callback.report_weeks import report_week
 from callback.reports import rates_report
 from callback.spotchecks import HotlineDesign

@@ -49,12 +49,8 @@ from callback.models import (
     agent_units,
     table,
 )
-from callback.queues import (
-    queue_status,
-    refresh,
-    rules_from_json,
-    rules_to_json,
-)
+from callback.queue_status import queue_status
+from callback.queues import refresh, rules_from_json, rules_to_json
 from callback.rules import Appointment, CallingRules, Outcome, Slot, Window
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -9,7 +9,7 @@ import click
 from callback.cli.context import AppContext, pass_app
 from callback.cli.output import echo_json, table
 from callback.dispositions import Disposition
-from callback.queues import QueueStatus, queue_status
+from callback.queue_status import QueueStatus, queue_status
 
 
 @click.group()
