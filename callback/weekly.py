@@ -2,7 +2,7 @@
 
 Every Thursday morning ``callback run`` writes it for the week that ended on Wednesday; the
 figures come from callback.reports and callback.hotline_report, the files from
-callback.report_render.
+callback.report_render (the workbook) and callback.report_html (the page).
 """
 
 from __future__ import annotations
@@ -279,8 +279,9 @@ def weekly_report(
     has ended by ``now`` (on Thursday morning, the one that ended at midnight). The scheduler
     calls this every Thursday; files are named by the week, so a rerun replaces them.
     """
-    # Imported here: the renderer imports this module's types.
-    from callback.report_render import write_weekly_html, write_weekly_xlsx
+    # Imported here: the renderers import this module's types.
+    from callback.report_html import write_weekly_html
+    from callback.report_render import write_weekly_xlsx
 
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")

@@ -31,7 +31,8 @@ from callback.models import (
 from callback.queues import rules_to_json
 from callback.rates import proportion
 from callback.rehearsal import rehearse
-from callback.report_render import bar_chart_svg, write_rates_csv, write_rates_xlsx
+from callback.report_html import bar_chart_svg
+from callback.report_render import write_rates_csv, write_rates_xlsx
 from callback.reports import rates_report
 from callback.rules import CallingRules
 from callback.weekly import weekly_report
