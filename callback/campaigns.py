@@ -20,14 +20,9 @@ from callback.claims import forget_campaigns
 from callback.db import immediate
 from callback.errors import CallbackError
 from callback.models import (
-    CallAttempt,
     Campaign,
     CampaignStatus,
     CampaignTarget,
-    Case,
-    Contact,
-    DoNotCall,
-    Hotline,
     QueueItem,
     QueueState,
     Unit,
@@ -37,14 +32,7 @@ from callback.queues import rules_from_json, rules_to_json
 from callback.sampling_design import SamplingDesign
 from callback.spotchecks import HotlineDesign
 
-campaigns_t = table(Campaign)
-cases_t = table(Case)
-contacts_t = table(Contact)
-units_t = table(Unit)
-queue_t = table(QueueItem)
-attempts_t = table(CallAttempt)
-dnc_t = table(DoNotCall)
-hotlines_t = table(Hotline)
+campaigns_t, units_t, queue_t = table(Campaign), table(Unit), table(QueueItem)
 
 #: Letters (any script), digits, dot, dash and underscore: no quoting needed in a shell.
 _NAME = re.compile(r"[^\W_][\w.\-]{0,99}")

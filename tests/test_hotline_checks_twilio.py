@@ -3,7 +3,10 @@ detection (AnsweredBy), the hotline hears silence, never the survey."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -79,6 +82,17 @@ def placed_check(
     return attempt, number, sid
 
 
+@contextmanager
+def app_worker(
+    database_url: str, engine: Engine, api: FakeTwilioAPI, **dialer: Any
+) -> Iterator[Twilio]:
+    """An app of its own (as a uvicorn worker is), with ``dialer`` settings for Twilio."""
+    settings = twilio_settings(database_url, api_base_url=api.base_url)
+    settings.sections["dialers"]["twilio"].update(dialer)
+    with client_for(create_app(settings, engine=engine, clock=lambda: NOW)) as client:
+        yield in_process(client)
+
+
 @pytest.mark.parametrize(
     ("answered_by", "recorded", "handed"),
     [
@@ -131,16 +145,13 @@ def test_without_detection_an_answer_goes_to_a_tester_at_once(
 ) -> None:
     # machine_detection = "off": no verdict will ever come, so the machine must not wait for
     # one in silence; it hands the check on and hangs up on the answer.
-    settings = twilio_settings(database_url, api_base_url=fake_api.base_url)
-    settings.sections["dialers"]["twilio"]["machine_detection"] = "off"
-    with client_for(create_app(settings, engine=engine, clock=lambda: NOW)) as client:
-        twilio = in_process(client)
+    with app_worker(database_url, engine, fake_api, machine_detection="off") as machine:
         attempt, _, sid = placed_check(engine, fake_api)
         phone = phone_for(attempt, call_sid=sid)
-        twilio.callback(phone.status("ringing"))
-        first = twilio.page(phone.voice())
+        machine.callback(phone.status("ringing"))
+        first = machine.page(phone.voice())
         assert first.hangup and first.says == [] and first.gather is None  # no listening
-        twilio.callback(phone.status("completed", duration=2))
+        machine.callback(phone.status("completed", duration=2))
     (row,) = rows(engine, CallAttempt)
     (item,) = [i for i in rows(engine, QueueItem) if i.id == row.queue_item_id]
     assert (item.state, item.handed_to, row.outcome, row.disposition) == (
@@ -191,14 +202,12 @@ def test_a_worker_that_never_saw_the_check_hangs_up_in_silence_too(
 ) -> None:
     # With several uvicorn workers, the silence's end may reach one that did not answer the
     # call: it must know the check from the database, not from what it saw.
-    settings = twilio_settings(database_url, api_base_url=fake_api.base_url)
     attempt, _, sid = placed_check(engine, fake_api)
     phone = phone_for(attempt, call_sid=sid)
-    with client_for(create_app(settings, engine=engine, clock=lambda: NOW)) as client:
-        first_worker = in_process(client)
+    with app_worker(database_url, engine, fake_api) as first_worker:
         first_worker.callback(phone.status("ringing"))
         first = first_worker.page(phone.voice())
         first_worker.callback(phone.amd("machine_start"))
-    with client_for(create_app(settings, engine=engine, clock=lambda: NOW)) as client:
-        last = in_process(client).page(phone.gather(first.redirect or ""))
+    with app_worker(database_url, engine, fake_api) as other_worker:
+        last = other_worker.page(phone.gather(first.redirect or ""))
     assert last.hangup and last.says == [] and last.gather is None
