@@ -30,6 +30,7 @@ from callback_twilio.testing import (  # noqa: E402
     DEFAULT_FROM,
     DEFAULT_PUBLIC_BASE_URL,
     FakeTwilioAPI,
+    SharedKey,
     TwilioPhone,
     TwimlPage,
     WebhookRequest,
@@ -310,6 +311,45 @@ def test_behind_a_proxy_the_public_base_url_decides(database_url: str, engine: E
         response = stripped(c)
     assert response.status_code == 200
     assert parse_twiml(response.text).gather["action"].startswith(f"{public}/twilio/gather/")
+
+
+def test_a_webhook_rule_s_shared_key_signs_without_the_auth_token(
+    database_url: str, engine: Engine
+) -> None:
+    # The office keeps the account's master credential off the web server: REST calls use
+    # an API key, and a Webhook Rule signs our URLs with shared keys (two while rotating).
+    old, new = SharedKey("KSold", "old-secret", "HMAC_SHA1"), SharedKey("KSnew", "new-secret")
+    settings = twilio_settings(database_url)
+    twilio_table = settings.sections["dialers"]["twilio"]
+    del twilio_table["auth_token"]
+    twilio_table |= {
+        "api_key": "SK" + "0" * 32,
+        "api_secret": "api-secret",
+        "webhook_keys": {old.key_id: old.secret, new.key_id: new.secret},
+    }
+    attempt = dial(engine, world(engine))
+    with client_for(create_app(settings, engine=engine, clock=lambda: NOW)) as client:
+        twilio = in_process(client)
+        twilio.callback(phone_for(attempt, shared_key=old).status("ringing"))
+        # Rotated meanwhile: the rest of the call comes signed with the new key.
+        rest = phone_for(attempt, shared_key=new)
+        pages = walk_survey(twilio.send, rest, SATISFIED)
+        twilio.callback(rest.status("completed", duration=95))
+        # Signed with the auth token, with a key it does not hold, or a forged SHA-256.
+        token = phone_for(attempt).status("completed", duration=95)
+        assert twilio.deliver(token) == (
+            403,
+            "the request is signed with the account's auth token, which this server does not "
+            "hold: a Webhook Rule must sign our URLs with a key of webhook_keys",
+        )
+        unknown = phone_for(attempt, shared_key=SharedKey("KSgone", "new-secret"))
+        status, body = twilio.deliver(unknown.status("completed", duration=95))
+        assert status == 403 and "KSgone" in body and "webhook_keys" in body
+        forged = phone_for(attempt, shared_key=SharedKey("KSnew", "guessed"))
+        status, body = twilio.deliver(forged.status("completed", duration=95))
+        assert status == 403 and "does not match" in body
+    assert pages[-1].hangup
+    assert_satisfied_interview(engine, attempt)
 
 
 # -- retries, order, unknown and finished calls ---------------------------------------------------

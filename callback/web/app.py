@@ -45,6 +45,8 @@ T = TypeVar("T")
 #: by nobody; give up sooner (and apologise to the caller) rather than stall the event loop.
 WEB_SQLITE_BUSY_TIMEOUT_MS = 5_000
 SIGNATURE_HEADER = "X-Twilio-Signature"
+#: Present when a Webhook Rule signed the request with a shared key: which, and how.
+SIGNATURE_SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 #: Where the app's database work runs: "inline" on the event loop, or "threads".
 DB_MODES = ("inline", "threads")
 
@@ -250,16 +252,14 @@ async def _verified(
     attempt_id = forms.attempt_id(request)
     hooks = services.twilio()
     form = await forms.read_form(request)
-    signature = request.headers.get(SIGNATURE_HEADER)
-    if not signature:
-        raise HTTPException(403, f"the request has no {SIGNATURE_HEADER} header")
+    headers = request.headers
     query = request.scope.get("query_string", b"").decode("latin-1")
-    if not hooks.signed(request.scope["path"], query, form, signature):
-        raise HTTPException(
-            403,
-            f"{SIGNATURE_HEADER} does not match this request (behind a proxy, [web] "
-            "public_base_url must be the URL Twilio calls)",
-        )
+    refusal = hooks.refusal(
+        request.scope["path"], query, form, headers.get(SIGNATURE_HEADER),
+        headers.get(SIGNATURE_SETTINGS_HEADER),
+    )  # fmt: skip
+    if refusal is not None:
+        raise HTTPException(403, refusal)
     forms.require(form, *required)
     return attempt_id, hooks, form
 

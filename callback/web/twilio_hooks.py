@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
-from callback_twilio.signatures import public_url
+from callback_twilio.signatures import MISMATCH, public_url
 
 from callback.calls import CallHandler
 from callback.config import Settings
@@ -75,10 +75,16 @@ class TwilioWebhooks:
 
     # -- checks ------------------------------------------------------------------------------
 
-    def signed(self, path: str, query: str, form: Form, signature: str | None) -> bool:
-        """True when ``signature`` is Twilio's for the public URL of ``path`` and ``form``."""
+    def refusal(
+        self, path: str, query: str, form: Form, signature: str | None, settings: str | None
+    ) -> str | None:
+        """None when ``signature`` is Twilio's for the public URL of ``path`` and ``form``
+        (with the auth token, or the shared key ``settings`` names); else why not."""
         url = public_url(self.public_base_url, path, query)
-        return bool(self.dialer.verify(url, form, signature))
+        refusal = self.dialer.signature_check.refusal(url, form, signature, settings)
+        if refusal == MISMATCH:
+            refusal += " (behind a proxy, [web] public_base_url must be the URL Twilio calls)"
+        return refusal
 
     # -- webhooks ----------------------------------------------------------------------------
 

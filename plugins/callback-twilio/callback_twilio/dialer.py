@@ -260,13 +260,25 @@ class TwilioDialer(Dialer):
 
     # -- webhooks (the core's web app calls these after verify_request) ------------------
 
-    def verify(self, url: str, params: Mapping[str, Any], signature: str | None) -> bool:
-        """Check a webhook's X-Twilio-Signature against the account's auth token."""
+    def verify(
+        self,
+        url: str,
+        params: Mapping[str, Any],
+        signature: str | None,
+        settings: str | None = None,
+    ) -> bool:
+        """Check a webhook's X-Twilio-Signature against the account's auth token, or against
+        the shared key that ``settings`` (X-Twilio-Webhooks-Signature-Settings) names."""
+        return self.signature_check.refusal(url, params, signature, settings) is None
+
+    @property
+    def signature_check(self) -> SignatureCheck:
+        """The check of this account's webhook signatures (auth token, shared keys)."""
         if self._signature_check is None:
             from callback_twilio.signatures import SignatureCheck
 
-            self._signature_check = SignatureCheck(self.config.auth_token)
-        return self._signature_check(url, params, signature)
+            self._signature_check = SignatureCheck(self.config.auth_token, self.config.webhook_keys)
+        return self._signature_check
 
     def render(self, turn: Turn, attempt_id: int, at: str = "") -> str:
         """Render ``turn`` as TwiML whose input comes back to /twilio/gather/<attempt_id>,

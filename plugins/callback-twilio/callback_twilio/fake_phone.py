@@ -16,7 +16,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
+from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, RequestValidator
 
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 DEFAULT_AUTH_TOKEN = "test-auth-token-not-a-secret"
@@ -31,9 +31,24 @@ def rfc2822(moment: datetime | None) -> str | None:
     return format_datetime(moment.astimezone(UTC)) if moment else None
 
 
-def sign(url: str, params: Mapping[str, str], auth_token: str) -> str:
-    """Compute X-Twilio-Signature for a POST to ``url`` with ``params``, as Twilio does."""
-    return str(RequestValidator(auth_token).compute_signature(url, dict(params)))
+def sign(url: str, params: Mapping[str, str], auth_token: str, algorithm: str | None = None) -> str:
+    """Compute X-Twilio-Signature for a POST to ``url`` with ``params``, as Twilio does
+    (``algorithm`` HMAC_SHA1 unless a shared key's setting says HMAC_SHA256)."""
+    return str(RequestValidator(auth_token).compute_signature(url, dict(params), algorithm))
+
+
+@dataclass(frozen=True)
+class SharedKey:
+    """A Webhook Rule's shared key: Twilio signs with its secret instead of the auth token."""
+
+    key_id: str
+    secret: str
+    algorithm: str = "HMAC_SHA256"
+
+    @property
+    def header(self) -> str:
+        """X-Twilio-Webhooks-Signature-Settings, as Twilio writes it."""
+        return f"key={self.key_id},algorithm={self.algorithm}"
 
 
 @dataclass(frozen=True)
@@ -91,8 +106,11 @@ class TwilioPhone:
         account_sid: str = DEFAULT_ACCOUNT_SID,
         to: str = "+8613800000000",
         from_: str = DEFAULT_FROM,
+        shared_key: SharedKey | None = None,
     ) -> None:
         self.auth_token = auth_token
+        #: When set, requests are signed as a Webhook Rule with this key signs them.
+        self.shared_key = shared_key
         self.voice_url = voice_url
         self.status_url = status_url
         self.amd_url = amd_url
@@ -132,8 +150,13 @@ class TwilioPhone:
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "User-Agent": "TwilioProxy/1.1",
-            SIGNATURE_HEADER: sign(url, form, self.auth_token),
         }
+        key = self.shared_key
+        if key is None:
+            headers[SIGNATURE_HEADER] = sign(url, form, self.auth_token)
+        else:
+            headers[SIGNATURE_HEADER] = sign(url, form, key.secret, key.algorithm)
+            headers[SIGNATURE_SETTINGS_HEADER] = key.header
         return WebhookRequest(url, form, headers)
 
     def voice(self, answered_by: str | None = None) -> WebhookRequest:

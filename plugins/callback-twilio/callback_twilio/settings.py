@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,9 +29,11 @@ class TwilioSettings:
     """Everything the Twilio dialer needs, validated; build with ``from_mapping``."""
 
     account_sid: str
-    #: Signs and checks webhooks even when REST calls use an API key: Twilio signs every
-    #: webhook with the account's auth token, never with an API key secret.
-    auth_token: str
+    #: Checks webhooks, even when REST calls use an API key: Twilio signs them with the
+    #: account's auth token, never with an API key secret, unless a Webhook Rule signs them
+    #: with a shared key of ``webhook_keys``. None only with both an API key and shared keys:
+    #: the account's master credential then need not be on this server at all.
+    auth_token: str | None
     #: Caller id, E.164; must be a Twilio number or a verified caller id of the account.
     from_number: str
     #: Where Twilio reaches our webhooks, as Twilio sees it (the proxy's public URL).
@@ -57,6 +60,10 @@ class TwilioSettings:
     edge: str | None = None
     #: Seconds to wait for Twilio's REST API; the library's default is to wait for ever.
     http_timeout: float = 10.0
+    #: Secrets of the shared keys a Webhook Rule signs our webhooks with, by key id (the old
+    #: key and the new one while a key is rotated). Secrets: keep them in the environment
+    #: (TWILIO_WEBHOOK_KEYS, a JSON object) rather than in callback.toml.
+    webhook_keys: Mapping[str, str] | None = None
 
     @classmethod
     def from_mapping(
@@ -64,9 +71,10 @@ class TwilioSettings:
     ) -> TwilioSettings:
         """Read ``[dialers.twilio]``; secrets may come from Twilio's usual environment variables.
 
-        ``TWILIO_ACCOUNT_SID``, ``TWILIO_AUTH_TOKEN``, ``TWILIO_API_KEY`` and
-        ``TWILIO_API_SECRET`` fill what the table leaves out, so tokens need not be written
-        into callback.toml. Raises ``ConfigError`` naming the setting that is wrong.
+        ``TWILIO_ACCOUNT_SID``, ``TWILIO_AUTH_TOKEN``, ``TWILIO_API_KEY``,
+        ``TWILIO_API_SECRET`` and ``TWILIO_WEBHOOK_KEYS`` fill what the table leaves out, so
+        secrets need not be written into callback.toml. Raises ``ConfigError`` naming the
+        setting that is wrong.
         """
         env = os.environ if environ is None else environ
         known = set(cls.__dataclass_fields__)
@@ -134,9 +142,16 @@ class TwilioSettings:
         if not isinstance(extension_pause, str) or set(extension_pause) - {"w"}:
             raise ConfigError("[dialers.twilio] extension_pause: only 'w' characters")
         api_base_url = text("api_base_url")
+        webhook_keys = _webhook_keys(table.get("webhook_keys"), env.get("TWILIO_WEBHOOK_KEYS"))
+        auth_token = text("auth_token", "TWILIO_AUTH_TOKEN")
+        if auth_token is None and not (api_key and webhook_keys):
+            raise ConfigError(
+                "[dialers.twilio] auth_token is required (or set TWILIO_AUTH_TOKEN); it may be "
+                "left out only when api_key signs the REST calls and webhook_keys the webhooks"
+            )
         return cls(
             account_sid=account_sid,
-            auth_token=required("auth_token", "TWILIO_AUTH_TOKEN"),
+            auth_token=auth_token,
             from_number=required("from_number"),
             public_base_url=public_base_url,
             api_key=api_key,
@@ -155,6 +170,7 @@ class TwilioSettings:
             region=text("region"),
             edge=text("edge"),
             http_timeout=float(number("http_timeout", 10.0, 0.1, 600)),
+            webhook_keys=webhook_keys,
         )
 
     def webhook_url(self, kind: str, attempt_id: int, query: str = "") -> str:
@@ -162,3 +178,22 @@ class TwilioSettings:
         ``query`` (already encoded, e.g. ``NO_DETECTION``) is added after a ``?``."""
         url = f"{self.public_base_url}/twilio/{kind}/{attempt_id}"
         return f"{url}?{query}" if query else url
+
+
+def _webhook_keys(table: Any, environ: str | None) -> dict[str, str] | None:
+    """The shared keys' secrets by key id: the table, else the environment's JSON object."""
+    where = "[dialers.twilio] webhook_keys"
+    if table is None and environ:
+        where = "TWILIO_WEBHOOK_KEYS"
+        try:
+            table = json.loads(environ)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: not a JSON object of key id to secret: {exc}") from None
+    if table is None:
+        return None
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected a table of key id = secret")
+    for key, secret in table.items():
+        if not isinstance(key, str) or not key or not isinstance(secret, str) or not secret:
+            raise ConfigError(f"{where}: {key!r}: expected a key id with its secret as text")
+    return dict(table) or None

@@ -6,6 +6,13 @@ a reverse proxy or load balancer the server sees another scheme, host or port th
 Twilio called, so the URL to check must be rebuilt from the configured public base URL
 (``public_url``), never from the request's Host header or X-Forwarded-* (which a caller can
 forge).
+
+When a Webhook Rule of the account matches our URLs, Twilio signs with the rule's shared key
+instead, with HMAC-SHA1 or HMAC-SHA256, and says which in the header
+``X-Twilio-Webhooks-Signature-Settings: key=<key id>,algorithm=<algorithm>``; what is signed
+is the same (https://www.twilio.com/docs/usage/webhooks/webhook-shared-keys). The office then
+keeps each key's secret under ``[dialers.twilio.webhook_keys]``, the old key and the new one
+while a key is rotated, and the account's auth token need not be on the web server at all.
 """
 
 from __future__ import annotations
@@ -15,13 +22,32 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse, urlsplit
 
-from twilio.request_validator import SIGNATURE_HEADER, RequestValidator, add_port, remove_port
+from twilio.request_validator import (
+    HMAC_SHA1,
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    add_port,
+    get_signature_algorithm,
+    remove_port,
+)
 
-__all__ = ["SIGNATURE_HEADER", "SignatureCheck", "public_url", "verify_request"]
+#: The refusal of a signature that is not the one for this URL and form.
+MISMATCH = f"{SIGNATURE_HEADER} does not match this request"
+
+__all__ = [
+    "MISMATCH",
+    "SIGNATURE_HEADER",
+    "SIGNATURE_SETTINGS_HEADER",
+    "SignatureCheck",
+    "public_url",
+    "verify_request",
+]
 
 
 class SignatureCheck:
-    """Check X-Twilio-Signature for one auth token, with one HMAC for a genuine request.
+    """Check X-Twilio-Signature against the auth token or the shared key the request names,
+    with one HMAC for a genuine request.
 
     Twilio signs the URL sometimes with its default port (``:443``) and sometimes without, so
     the official ``RequestValidator.validate`` accepts either, and computes both signatures
@@ -31,20 +57,71 @@ class SignatureCheck:
     the library's own signing, half the work on every genuine request.
     """
 
-    def __init__(self, auth_token: str) -> None:
+    def __init__(
+        self, auth_token: str | None, shared_keys: Mapping[str, str] | None = None
+    ) -> None:
         self.auth_token = auth_token
-        self._validator = RequestValidator(auth_token)
+        self._token = RequestValidator(auth_token) if auth_token else None
+        self._keys = {key: RequestValidator(secret) for key, secret in (shared_keys or {}).items()}
 
-    def __call__(self, url: str, params: Mapping[str, Any], signature: str | None) -> bool:
+    def __call__(
+        self,
+        url: str,
+        params: Mapping[str, Any],
+        signature: str | None,
+        settings: str | None = None,
+    ) -> bool:
+        """True when the request is Twilio's; ``settings`` is the signature settings header."""
+        return self.refusal(url, params, signature, settings) is None
+
+    def refusal(
+        self,
+        url: str,
+        params: Mapping[str, Any],
+        signature: str | None,
+        settings: str | None = None,
+    ) -> str | None:
+        """None for a request Twilio signed; else why it is refused, in a sentence."""
+        if not signature:
+            return f"the request has no {SIGNATURE_HEADER} header"
+        algorithm = HMAC_SHA1
+        if settings:
+            key = _setting(settings, "key")
+            validator = self._keys.get(key or "")
+            if validator is None:
+                return (
+                    f"the request is signed with the shared key {key or '(none named)'}, "
+                    "which [dialers.twilio] webhook_keys does not hold"
+                )
+            algorithm = get_signature_algorithm(settings)
+        elif self._token is None:
+            return (
+                "the request is signed with the account's auth token, which this server does "
+                "not hold: a Webhook Rule must sign our URLs with a key of webhook_keys"
+            )
+        else:
+            validator = self._token
         # A signature is base64: anything else is refused before any work.
-        if not signature or not signature.isascii() or not self.auth_token:
-            return False
+        if not signature.isascii():
+            return MISMATCH
         parsed = urlparse(url)
-        compute = self._validator.compute_signature
-        return any(
-            hmac.compare_digest(compute(variant(parsed), params), signature)
-            for variant in (remove_port, add_port)
-        )
+        try:
+            for variant in (remove_port, add_port):
+                computed = validator.compute_signature(variant(parsed), params, algorithm)
+                if hmac.compare_digest(computed, signature):
+                    return None
+        except ValueError:  # an algorithm the library does not know
+            return f"the request is signed with {algorithm}, which this server cannot check"
+        return MISMATCH
+
+
+def _setting(header: str, name: str) -> str | None:
+    """The value of ``name`` in a ``key=…,algorithm=…`` header, or None."""
+    for part in header.split(","):
+        key, separator, value = part.partition("=")
+        if separator and key.strip() == name and value.strip():
+            return value.strip()
+    return None
 
 
 def verify_request(

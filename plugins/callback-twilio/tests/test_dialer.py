@@ -443,6 +443,8 @@ def test_an_unknown_setting_is_an_error(api: FakeTwilioAPI) -> None:
         ("api_key", "SK1", "go together"),
         ("audio_root", "/srv/audio", "go together"),
         ("extension_pause", "p", "extension_pause"),
+        ("webhook_keys", "KS1=secret", "webhook_keys: expected a table"),
+        ("webhook_keys", {"KS1": ""}, "'KS1': expected a key id with its secret"),
     ],
 )
 def test_bad_settings_are_errors(
@@ -459,6 +461,24 @@ def test_secrets_may_come_from_twilios_environment_variables(api: FakeTwilioAPI)
     with closing(TwilioDialer(settings, lambda e: None, environ=environ)) as dialer:
         sid = dialer.start(call())
     assert sid in api.calls
+
+
+def test_the_auth_token_may_stay_off_a_server_with_an_api_key_and_shared_keys(
+    api: FakeTwilioAPI,
+) -> None:
+    settings = api.settings()
+    del settings["auth_token"]
+    with pytest.raises(ConfigError, match="auth_token is required"):
+        TwilioDialer(settings, lambda e: None, environ={})
+    keys = '{"KSnew": "new-secret"}'
+    with pytest.raises(ConfigError, match="only when api_key signs the REST calls"):
+        TwilioDialer(settings, lambda e: None, environ={"TWILIO_WEBHOOK_KEYS": keys})
+    environ = {"TWILIO_WEBHOOK_KEYS": keys, "TWILIO_API_KEY": "SK1", "TWILIO_API_SECRET": "s"}
+    dialer = TwilioDialer(settings, lambda e: None, environ=environ)
+    assert dialer.config.auth_token is None
+    assert dialer.config.webhook_keys == {"KSnew": "new-secret"}
+    with pytest.raises(ConfigError, match="TWILIO_WEBHOOK_KEYS: not a JSON object"):
+        TwilioDialer(settings, lambda e: None, environ={**environ, "TWILIO_WEBHOOK_KEYS": "KS="})
 
 
 def test_hangup_of_a_call_twilio_does_not_know_is_harmless(dialer: TwilioDialer) -> None:

@@ -172,3 +172,48 @@ def test_a_genuine_request_costs_one_signature(monkeypatch: pytest.MonkeyPatch) 
     calls.clear()
     assert check(URL, PARAMS, with_port)
     assert calls == [URL, URL.replace(".cn/", ".cn:443/")]
+
+
+# -- shared keys (Webhook Rules) -----------------------------------------------------------------
+
+KEYS = {"KSold": "old-secret", "KSnew": "new-secret"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    key=st.sampled_from(["KSold", "KSnew"]),
+    algorithm=st.sampled_from(["HMAC_SHA1", "HMAC_SHA256", "hmac_sha256"]),
+    base=st.sampled_from(BASES),
+    params=st.dictionaries(st.sampled_from(["CallSid", "Digits"]), st.text(max_size=4)),
+    tamper=st.booleans(),
+)
+def test_a_shared_key_signature_gets_the_official_verdict(
+    key: str, algorithm: str, base: str, params: dict[str, str], tamper: bool
+) -> None:
+    url = base + "/twilio/gather/7?at=q1.0"
+    signature = RequestValidator(KEYS[key]).compute_signature(url, params, algorithm)
+    if tamper:
+        params = {**params, "Digits": params.get("Digits", "") + "9"}
+    header = f"key={key},algorithm={algorithm}"
+    official = RequestValidator(KEYS[key]).validate(url, params, signature, algorithm)
+    assert SignatureCheck(None, KEYS)(url, params, signature, header) == official
+    # The auth token never stands in for the key the request names.
+    assert not SignatureCheck(KEYS[key])(url, params, signature, header)
+
+
+def test_a_shared_key_request_is_refused_for_what_it_lacks() -> None:
+    signature = RequestValidator("new-secret").compute_signature(URL, PARAMS, "HMAC_SHA256")
+    check = SignatureCheck(TOKEN, KEYS)
+    assert check(URL, PARAMS, signature, "key=KSnew,algorithm=HMAC_SHA256")
+    assert check.refusal(URL, PARAMS, signature, "key=KSother,algorithm=HMAC_SHA256") == (
+        "the request is signed with the shared key KSother, which [dialers.twilio] "
+        "webhook_keys does not hold"
+    )
+    assert "(none named)" in (check.refusal(URL, PARAMS, signature, "algorithm=HMAC_SHA256") or "")
+    assert check.refusal(URL, PARAMS, signature, "key=KSnew,algorithm=HMAC_SHA512") == (
+        "the request is signed with HMAC_SHA512, which this server cannot check"
+    )
+    # Without the header, the auth token; a server without one refuses, saying why.
+    assert check(URL, PARAMS, sign(URL, PARAMS, TOKEN))
+    refusal = SignatureCheck(None, KEYS).refusal(URL, PARAMS, sign(URL, PARAMS, TOKEN))
+    assert refusal is not None and "auth token" in refusal
