@@ -159,20 +159,32 @@ _CAMPAIGNS = sa.select(
 #: How long a process trusts its list of sampled campaigns. A claim made from a stale list
 #: is safe: begin_attempt re-reads the campaign and refuses (and releases) if it closed.
 CAMPAIGNS_TTL = 5.0
-_campaign_rows: dict[str, tuple[float, list[Any]]] = {}
+@dataclass(frozen=True)
+class _Sampled:
+    """A sampled campaign as claims need it: its rules parsed once per read of the list."""
+
+    id: int
+    dialer: str
+    rules: CallingRules
+
+
+_campaign_rows: dict[str, tuple[float, list[_Sampled]]] = {}
 _campaign_rows_lock = threading.Lock()
 
 
-def _sampled_campaigns(conn: Connection) -> list[Any]:
+def _sampled_campaigns(conn: Connection) -> list[_Sampled]:
     key = conn.engine.url.render_as_string(hide_password=False)
     with _campaign_rows_lock:
         cached = _campaign_rows.get(key)
     if cached is not None and time.monotonic() - cached[0] < CAMPAIGNS_TTL:
         return cached[1]
-    rows = list(conn.execute(_CAMPAIGNS))
+    campaigns = [
+        _Sampled(row.id, row.dialer, campaign_rules(row.rules, row.deadline))
+        for row in conn.execute(_CAMPAIGNS)
+    ]
     with _campaign_rows_lock:
-        _campaign_rows[key] = (time.monotonic(), rows)
-    return rows
+        _campaign_rows[key] = (time.monotonic(), campaigns)
+    return campaigns
 
 
 def forget_campaigns() -> None:
@@ -183,15 +195,15 @@ def forget_campaigns() -> None:
 
 def _callable_campaigns(conn: Connection, scope: Scope, now: datetime) -> list[_Callable]:
     out = []
-    for row in _sampled_campaigns(conn):
-        if scope.campaigns is not None and row.id not in scope.campaigns:
+    for campaign in _sampled_campaigns(conn):
+        if scope.campaigns is not None and campaign.id not in scope.campaigns:
             continue
-        handed_only = scope.dialers is not None and row.dialer not in scope.dialers
+        handed_only = scope.dialers is not None and campaign.dialer not in scope.dialers
         if handed_only and not scope.handed:
             continue
-        rules = campaign_rules(row.rules, row.deadline)
+        rules = campaign.rules
         if is_callable(rules, now):
-            out.append(_Callable(row.id, rules, slot_index(rules, now), handed_only))
+            out.append(_Callable(campaign.id, rules, slot_index(rules, now), handed_only))
     return out
 
 
