@@ -32,7 +32,9 @@ def create_engine(url: str | URL, **kwargs: Any) -> Engine:
     """Create an engine configured the way callback needs the database to behave.
 
     SQLite gets WAL (readers never block the writer), foreign keys, a busy timeout, and explicit
-    transaction control so that ``immediate()`` can take the write lock at BEGIN.
+    transaction control so that ``immediate()`` can take the write lock at BEGIN. PostgreSQL
+    connections are pinged at checkout and run prepared statements on generic plans (see
+    ``GENERIC_PLANS``).
     """
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -43,7 +45,29 @@ def create_engine(url: str | URL, **kwargs: Any) -> Engine:
     else:
         kwargs.setdefault("pool_pre_ping", True)
         engine = sa.create_engine(parsed, **kwargs)
+        _configure_postgresql(engine)
     return engine
+
+
+#: psycopg prepares a statement once it has run five times on a connection; PostgreSQL then
+#: still plans it again for each call's values (a custom plan) unless the generic plan looks
+#: cheaper to it. The statements callback repeats are lookups by key and the claim, whose
+#: generic plans walk the same indexes (the claim's WHERE spells out state = 'open' for its
+#: partial indexes): planning the claim anew took 0.29 ms of the server's time a claim, twice
+#: what running it takes (0.11 ms generic, 0.14 ms custom). Statements run once (reports,
+#: the draw, imports) are never prepared, so they are still planned for their values.
+GENERIC_PLANS = "SET plan_cache_mode = force_generic_plan"
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True  # a session setting, outside any transaction
+        try:
+            dbapi_connection.execute(GENERIC_PLANS)
+        finally:
+            dbapi_connection.autocommit = autocommit
 
 
 def _configure_sqlite(engine: Engine) -> None:

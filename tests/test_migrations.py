@@ -50,6 +50,14 @@ def test_sqlite_connections_have_wal_and_foreign_keys(engine: Engine) -> None:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
 
+def test_postgresql_connections_run_prepared_statements_on_generic_plans(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL plans")
+    for _ in range(2):  # a pooled connection keeps it from one transaction to the next
+        with engine.begin() as conn:
+            assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_generic_plan"
+
+
 #: One called case at revision 0003, in plain SQL because the models have moved on since. The
 #: attempt refers to the contact that migration 0004 rebuilds in batch mode on SQLite.
 ROWS_AT_0003 = [
