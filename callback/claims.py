@@ -159,6 +159,8 @@ _CAMPAIGNS = sa.select(
 #: How long a process trusts its list of sampled campaigns. A claim made from a stale list
 #: is safe: begin_attempt re-reads the campaign and refuses (and releases) if it closed.
 CAMPAIGNS_TTL = 5.0
+
+
 @dataclass(frozen=True)
 class _Sampled:
     """A sampled campaign as claims need it: its rules parsed once per read of the list."""

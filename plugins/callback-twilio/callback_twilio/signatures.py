@@ -64,15 +64,9 @@ class SignatureCheck:
         self._token = RequestValidator(auth_token) if auth_token else None
         self._keys = {key: RequestValidator(secret) for key, secret in (shared_keys or {}).items()}
 
-    def __call__(
-        self,
-        url: str,
-        params: Mapping[str, Any],
-        signature: str | None,
-        settings: str | None = None,
-    ) -> bool:
-        """True when the request is Twilio's; ``settings`` is the signature settings header."""
-        return self.refusal(url, params, signature, settings) is None
+    def __call__(self, *request: Any) -> bool:
+        """True when Twilio signed the request: ``refusal``'s arguments, nothing to refuse."""
+        return self.refusal(*request) is None
 
     def refusal(
         self,
