@@ -45,7 +45,8 @@ def create_engine(url: str | URL, **kwargs: Any) -> Engine:
     else:
         kwargs.setdefault("pool_pre_ping", True)
         engine = sa.create_engine(parsed, **kwargs)
-        _configure_postgresql(engine)
+        if parsed.get_backend_name() == "postgresql":
+            _configure_postgresql(engine)
     return engine
 
 
@@ -65,7 +66,9 @@ def _configure_postgresql(engine: Engine) -> None:
         autocommit = dbapi_connection.autocommit
         dbapi_connection.autocommit = True  # a session setting, outside any transaction
         try:
-            dbapi_connection.execute(GENERIC_PLANS)
+            cursor = dbapi_connection.cursor()  # psycopg 3, and psycopg2 if a URL names it
+            cursor.execute(GENERIC_PLANS)
+            cursor.close()
         finally:
             dbapi_connection.autocommit = autocommit
 
