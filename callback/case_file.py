@@ -237,14 +237,17 @@ def case_file(engine: Engine, case_no: str, full: bool = False) -> CaseFile:
                 CorrectionLine(
                     c.id,
                     c.kind,
-                    _proposed(c.kind, c.proposed, full),
+                    _proposed(c.kind, c.proposed, full, c.script),
                     c.status,
                     c.proposed_by,
                     c.proposed_at,
                     c.attempt_id,
                 )
                 for c in conn.execute(
-                    sa.select(corrections_t)
+                    # The script tells a typed answer (a name: masked) from an option's value.
+                    sa.select(corrections_t, campaigns_t.c.script)
+                    .outerjoin(attempts_t, attempts_t.c.id == corrections_t.c.attempt_id)
+                    .outerjoin(campaigns_t, campaigns_t.c.id == attempts_t.c.campaign_id)
                     .where(corrections_t.c.case_id == case.id)
                     .order_by(corrections_t.c.id)
                 )
@@ -280,10 +283,10 @@ def _source(conn: Connection, batch_id: int | None, row: int | None) -> str | No
     return f"{found.file_name}{where} (import {batch_id}, {found.started_at:%Y-%m-%d})"
 
 
-def _proposed(kind: str, proposed: Mapping[str, Any], full: bool) -> str:
+def _proposed(kind: str, proposed: Mapping[str, Any], full: bool, script: str | None) -> str:
     if full:
         return ", ".join(f"{k}: {v}" for k, v in proposed.items())
-    return proposed_text(kind, proposed)
+    return proposed_text(kind, proposed, script)
 
 
 def _whole(value: str | None) -> str:

@@ -12,9 +12,9 @@ from test_calls import NOW, A, dial, world
 
 from callback.attempt_outcomes import finish_attempt
 from callback.case_file import CaseNotFound, case_file
-from callback.corrections import propose
+from callback.corrections import list_corrections, propose
 from callback.dialing import EventKind
-from callback.models import Case, ProblemReport, QueueItem, table
+from callback.models import CallAttempt, Case, Correction, ProblemReport, QueueItem, table
 
 NEW = "+8613587654321"
 LATER = NOW + timedelta(seconds=2, microseconds=258530)
@@ -104,3 +104,24 @@ def test_the_cli_shows_the_file(cli, engine: Engine, story: None) -> None:
     assert json.loads(whole.output)["contacts"][1]["number"] == NEW
     missing = cli("cases", "show", "C9")
     assert missing.exit_code == 1 and "no case numbered 'C9'" in missing.output
+
+
+def test_a_name_typed_into_a_survey_is_masked_as_the_corrections_listing_masks_it(
+    engine: Engine, story: None
+) -> None:
+    # A contact correction from a question that takes typed text (the script's own answer,
+    # not an option's value): the masked file must show it as `corrections list` does.
+    with engine.begin() as conn:
+        attempt = conn.execute(sa.select(table(CallAttempt).c.id)).scalar_one()
+        conn.execute(
+            sa.insert(table(Correction)).values(
+                case_id=1, attempt_id=attempt, kind="contact",
+                proposed={"contact": "王小明", "question": "suggestion"}, status="pending",
+                proposed_by="agent", proposed_at=LATER,
+            )
+        )  # fmt: skip
+    (listed,) = [c for c in list_corrections(engine, case_no="C0") if c.kind == "contact"]
+    (shown,) = [c for c in case_file(engine, "C0").corrections if c.kind == "contact"]
+    assert shown.proposed == listed.proposed == "王**"
+    (whole,) = [c for c in case_file(engine, "C0", full=True).corrections if c.kind == "contact"]
+    assert "王小明" in whole.proposed
