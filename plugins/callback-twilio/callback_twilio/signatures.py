@@ -60,7 +60,6 @@ class SignatureCheck:
     def __init__(
         self, auth_token: str | None, shared_keys: Mapping[str, str] | None = None
     ) -> None:
-        self.auth_token = auth_token
         self._token = RequestValidator(auth_token) if auth_token else None
         self._keys = {key: RequestValidator(secret) for key, secret in (shared_keys or {}).items()}
 
