@@ -55,10 +55,27 @@ needs_sipp = pytest.mark.skipif(
 )
 
 
+def _below_ephemeral() -> int:
+    """The first port the kernel may hand out on its own (bind to 0, or connect without one)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_udp_ports(count: int) -> int:
-    """Return the first of ``count`` consecutive free UDP ports on the loopback interface."""
+    """Return the first of ``count`` consecutive free UDP ports on the loopback interface.
+
+    A port found free is released before sipp or PJSIP binds it. Ports the kernel hands out
+    by itself (the ephemeral range: every client socket of the suite) could be taken in
+    between, and were: sipp failed with "Address already in use" on its RTP port. So the
+    ports come from below that range, where only a test that asks for a port gets one.
+    """
+    top = min(_below_ephemeral(), 60000) - count
+    if top < 21000:  # a kernel that hands out nearly every port: take our chances
+        top = 60000
     for _ in range(200):
-        base = random.randrange(20000, 60000, 2)
+        base = random.randrange(20000, top, 2)
         sockets: list[socket.socket] = []
         try:
             for port in range(base, base + count):
