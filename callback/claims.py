@@ -4,9 +4,10 @@ A claim is a lease on one queue item (``held_by``, ``held_at``), given in the or
 issue sets: a case the worker already holds, due appointments, priority, fewest attempts in
 the current time slot, oldest last attempt. An expired lease is anybody's again.
 
-Concurrency: on PostgreSQL claims take rows with ``SELECT ... FOR UPDATE SKIP LOCKED`` and
-every other write locks its item row first (then its attempt row), so two writers never
-deadlock; on SQLite every write is one ``BEGIN IMMEDIATE`` transaction.
+Concurrency: on PostgreSQL a claim takes its row with ``SELECT ... FOR UPDATE SKIP LOCKED``
+in one statement that is its own transaction (autocommit), and every other write locks its
+item row first (then its attempt row), so two writers never deadlock; on SQLite every write,
+the claim too, is one ``BEGIN IMMEDIATE`` transaction.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -23,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.sql.elements import ColumnElement
 
-from callback.db import immediate
+from callback.db import immediate, is_sqlite
 from callback.decisions import is_callable
 from callback.errors import CallbackError
 from callback.models import (
@@ -373,7 +375,7 @@ def claim_next(
         raise ValueError("claim_next needs the time: pass now")
     if scope.units is not None and not scope.units:
         return None
-    with immediate(engine) as conn:
+    with _one_statement(engine) as conn:
         campaigns = _callable_campaigns(conn, scope, now)
         if not campaigns:
             return None
@@ -409,6 +411,23 @@ def claim_next(
         appointment_at=row.appointment_at,
         appointment_number=row.appointment_number,
     )
+
+
+@contextmanager
+def _one_statement(engine: Engine) -> Iterator[Connection]:
+    """A connection for a write that is one statement: the claim.
+
+    On PostgreSQL the statement is its own transaction (autocommit), one round trip instead of
+    BEGIN, the claim and COMMIT; its row locks (SKIP LOCKED) and its update are atomic as any
+    statement is. SQLite takes the write lock first (``immediate``): a statement that reads
+    and then writes in WAL mode could otherwise find its snapshot stale and fail at once.
+    """
+    if is_sqlite(engine):
+        with immediate(engine) as conn:
+            yield conn
+    else:
+        with engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _is_appointment(row: Row[Any], now: datetime) -> bool:

@@ -15,11 +15,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from callback.attempt_outcomes import finish_attempt
 from callback.attempts import begin_attempt
-from callback.claims import claim_next
+from callback.claims import claim_next, forget_campaigns
 from callback.db import create_engine
 from callback.dialing import EventKind
 from callback.dispositions import Progress
@@ -141,3 +142,44 @@ def test_every_case_is_claimed_and_called_exactly_once(pooled: Engine) -> None:
     assert states == [("finished", "1.1", None, CASES)]
     print(f"{CASES} cases by {WORKERS} workers in {seconds:.1f} s ({CASES / seconds:.0f}/s)")
     assert claim_next(pooled, "late", now=NOW + timedelta(days=1)) is None
+
+
+def test_a_claim_is_one_statement_that_commits_as_it_runs(engine: Engine) -> None:
+    """PostgreSQL runs the claim in autocommit: one round trip, no BEGIN and COMMIT around it.
+
+    Its SKIP LOCKED row locks and its update are atomic as any statement is; the test above
+    checks that no two workers get one item. SQLite runs it under BEGIN IMMEDIATE instead.
+    """
+    campaign = fill_queue(engine, 3)
+    assert refresh(engine, campaign, NOW) == 3
+    postgresql = engine.dialect.name == "postgresql"
+    seen: list[tuple[str, bool]] = []
+
+    def record(conn: sa.Connection, _cursor: object, statement: str, *_: object) -> None:
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        # In autocommit on PostgreSQL; inside the write transaction (BEGIN IMMEDIATE) on SQLite.
+        committing = dbapi.autocommit if postgresql else dbapi.in_transaction  # type: ignore[attr-defined]
+        seen.append((statement.split(None, 1)[0].upper(), committing))
+
+    forget_campaigns()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        first = claim_next(engine, "w1", now=NOW)
+        statements_of_first = list(seen)
+        seen.clear()
+        second = claim_next(engine, "w2", now=NOW)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert first is not None and second is not None and first.item_id != second.item_id
+    if postgresql:
+        # The campaign list, then the claim (WITH ... UPDATE); the next claim reuses the list.
+        assert statements_of_first == [("SELECT", True), ("WITH", True)]
+        assert seen == [("WITH", True)]
+    else:
+        assert [s for s in seen if s[0] != "BEGIN"] == [("WITH", True)]
+    with engine.connect() as conn:  # committed: another connection sees both leases
+        held = conn.execute(
+            sa.select(table(QueueItem).c.held_by).where(table(QueueItem).c.held_by.is_not(None))
+        ).scalars()
+        assert sorted(held) == ["w1", "w2"]
