@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,26 @@ class Screened:
     recently_called: int = 0
 
 
+@dataclass
+class Share:
+    """What screening one share of a frame's cases found, to be combined with the others'.
+
+    A share holds every row of its cases (so a case with several numbers is decided whole),
+    but a number can belong to cases in several shares: ``owners`` maps each number to the
+    first eligible case of this share that has it as its representative number (and every
+    barred number to a negative reason, the same in every share), ``shared`` the groups of
+    two or more such cases.
+    """
+
+    strata: dict[Any, list[int]]
+    owners: dict[str, int]
+    shared: dict[str, list[int]]
+    frame: int
+    no_valid_phone: int
+    do_not_call: int
+    recently_called: int
+
+
 def screen(
     rows: Iterable[tuple[int, Any, str | None]],
     do_not_call: Collection[str],
@@ -36,10 +56,23 @@ def screen(
     do-not-call list; any of its valid numbers called within the contact gap (the cap protects
     the person, whichever number reached them). Its representative number, used to find cases
     of one citizen, is the smallest number it may still be called on. Rows may come in any
-    order; this loop runs once per row of a million-case frame, hence its plain style.
+    order. ``combine([screen_share(...) for each share])`` gives the same result when the
+    cases are split into shares (every row of a case in one share).
     """
-    result = Screened()
-    strata = result.strata
+    return combine([screen_share(rows, do_not_call, recently_called, one_per_phone)])
+
+
+def screen_share(
+    rows: Iterable[tuple[int, Any, str | None]],
+    do_not_call: Collection[str],
+    recently_called: Collection[str],
+    one_per_phone: bool = True,
+) -> Share:
+    """Screen one share of the frame's cases (see ``screen``); ``combine`` the shares.
+
+    This loop runs once per row of a million-case frame, hence its plain style.
+    """
+    strata: dict[Any, list[int]] = {}
     rows = rows if isinstance(rows, list) else list(rows)
     # Cases with several numbers are rare; find them first (set.add returns None) so that the
     # common one-row case is decided as soon as its row is read.
@@ -92,7 +125,41 @@ def screen(
             first = lookup(number, cid)
             if first != cid:
                 shared.setdefault(number, [first]).append(cid)
-    result.frame = len(rows) - extra + len(several)
-    result.no_valid_phone, result.do_not_call, result.recently_called = no_phone, dnc, recent
+    frame = len(rows) - extra + len(several)
+    return Share(strata, owner, shared, frame, no_phone, dnc, recent)
+
+
+def combine(shares: Sequence[Share]) -> Screened:
+    """Put the shares of one frame back together: the strata, the counts, and the groups of
+    cases that share a number across shares. The shares are used up (their lists grow)."""
+    first = shares[0]
+    strata, owners, shared = first.strata, first.owners, first.shared
+    result = Screened(strata=strata)
+    for n, share in enumerate(shares):
+        if n:
+            for stratum, ids in share.strata.items():
+                group = strata.get(stratum)
+                if group is None:
+                    strata[stratum] = ids
+                else:
+                    group.extend(ids)
+            # A number eligible in two shares: its two groups (or single owners) are one.
+            for number in owners.keys() & share.owners.keys():
+                mine = owners[number]
+                if mine < 0:  # barred: the same in every share
+                    continue
+                theirs = share.shared.pop(number, None) or [share.owners[number]]
+                group = shared.get(number)
+                if group is None:
+                    shared[number] = [mine, *theirs]
+                else:
+                    group.extend(theirs)
+            shared.update(share.shared)
+            if n + 1 < len(shares):  # later shares meet this one's numbers too
+                owners = share.owners | owners
+        result.frame += share.frame
+        result.no_valid_phone += share.no_valid_phone
+        result.do_not_call += share.do_not_call
+        result.recently_called += share.recently_called
     result.shared_phones = list(shared.values())
     return result

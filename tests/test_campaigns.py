@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -439,6 +440,90 @@ def test_a_sample_of_an_imported_district_adds_up(engine, settings, tmp_path: Pa
             )
         ).scalar_one()
     assert report["frame"] == in_period
+
+
+def _imported_district(engine: Engine, settings: Any, tmp_path: Path, frame: Frame) -> None:
+    """A district of 3,000 imported cases, some numbers barred and some called recently."""
+    path = tmp_path / "cases.csv"
+    write_district(path, 3000, seed=5, messy=0.05)
+    import_file(engine, path, settings, ImportOptions(rejects_dir=tmp_path), now=NOW)
+    with engine.begin() as conn:
+        frame.units.update(conn.execute(sa.select(units_t.c.name, units_t.c.id)).all())
+        valid = conn.execute(
+            sa.select(contacts_t.c.id, contacts_t.c.e164)
+            .where(contacts_t.c.validity == "valid")
+            .order_by(contacts_t.c.id)
+        ).all()
+        # Repeat applicants: a case early in the file with the number of one late in it, on
+        # either side of any split of the case ids.
+        half = len(valid) // 2
+        for (contact, _), (_, number) in zip(valid[:300:3], valid[half : half + 100], strict=True):
+            conn.execute(
+                sa.update(contacts_t).where(contacts_t.c.id == contact).values(e164=number)
+            )
+    numbers = [number for _, number in valid]
+    frame.do_not_call(*sorted(set(numbers[::97])))
+    for number in sorted(set(numbers[5::89])):
+        frame.called(number, NOW - timedelta(days=3))
+
+
+def test_screening_in_a_second_process_draws_the_same_sample(
+    engine, settings, tmp_path, frame, monkeypatch
+):
+    """A large SQLite frame is screened in two processes (callback.screenprocess); the
+    sample, its weights and the report are the ones one process draws."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the second process screens SQLite files only")
+    from callback import campaign_draws, screenprocess
+
+    _imported_district(engine, settings, tmp_path, frame)
+    children = []
+    real_child = campaign_draws.screening_child
+
+    def counted(*args: Any) -> Any:
+        children.append(args[1])
+        return real_child(*args)
+
+    monkeypatch.setattr(campaign_draws, "screening_child", counted)
+    reports, samples = [], []
+    for name, smallest in (("two-processes", 0), ("one-process", 10**9)):
+        monkeypatch.setattr(screenprocess, "PARALLEL_MIN_CASES", smallest)
+        campaign = new_campaign(engine, name, size=400, strata=("unit", "month"))
+        reports.append(sample_campaign(engine, campaign, NOW))
+        samples.append(
+            {
+                case: (item["stratum"], item["inclusion_probability"], item["weight"])
+                for case, item in sampled(engine, campaign).items()
+            }
+        )
+    assert len(children) == 1  # only the first draw started a child
+    assert reports[0]["excluded"]["duplicate_phone"] > 0
+    assert reports[0]["excluded"]["do_not_call"] > 0
+    assert reports[0]["excluded"]["recently_called"] > 0
+    assert reports[0] == reports[1]
+    assert samples[0] == samples[1] and len(samples[0]) == 400
+
+
+def test_a_failing_screening_process_leaves_the_campaign_a_draft(
+    engine, settings, tmp_path, frame, monkeypatch
+):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the second process screens SQLite files only")
+    from callback import campaign_draws, screenprocess
+
+    _imported_district(engine, settings, tmp_path, frame)
+    real_child = campaign_draws.screening_child
+
+    def broken(database: str, sql: str, *rest: Any) -> Any:
+        return real_child(database, sql.replace("cases", "no_such_table", 1), *rest)
+
+    monkeypatch.setattr(campaign_draws, "screening_child", broken)
+    monkeypatch.setattr(screenprocess, "PARALLEL_MIN_CASES", 0)
+    campaign = new_campaign(engine, size=400)
+    with pytest.raises(sqlite3.OperationalError, match="no such column: no_such_table.id"):
+        sample_campaign(engine, campaign, NOW)
+    assert campaign_summary(engine, campaign).status == "draft"
+    assert sampled(engine, campaign) == {}
 
 
 # -- once only ---------------------------------------------------------------------------------

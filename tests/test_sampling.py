@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections import Counter
@@ -19,7 +20,7 @@ from callback.designs import DesignError
 from callback.rules import Window
 from callback.sampling import MAX_LABEL, choose_representatives, draw, label, select_sample
 from callback.sampling_design import Exclusions, SamplingDesign
-from callback.screening import screen
+from callback.screening import Screened, combine, screen, screen_share
 from callback.spotchecks import HotlineDesign, plan_spot_checks, report_weeks
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -394,6 +395,61 @@ def test_screening_does_not_depend_on_row_order(rng):
         first.do_not_call,
         first.recently_called,
     )
+
+
+NUMBERS = [f"+86139{n:08d}" for n in range(8)]
+
+
+def _comparable(result: Screened) -> tuple[object, ...]:
+    return (
+        {k: sorted(v) for k, v in result.strata.items()},
+        sorted(map(sorted, result.shared_phones)),
+        result.frame,
+        result.no_valid_phone,
+        result.do_not_call,
+        result.recently_called,
+    )
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    cases=st.dictionaries(
+        st.integers(1, 40), st.lists(st.sampled_from(NUMBERS), max_size=3, unique=True)
+    ),
+    barred=st.sets(st.sampled_from(NUMBERS), max_size=3),
+    recent=st.sets(st.sampled_from(NUMBERS), max_size=3),
+    splits=st.lists(st.integers(0, 41), min_size=1, max_size=2),
+    one_per_phone=st.booleans(),
+)
+def test_screening_in_shares_gives_what_screening_the_whole_frame_gives(
+    cases, barred, recent, splits, one_per_phone
+):
+    """Cases split at case ids (every row of a case in one share), screened share by share
+    (as callback.screenprocess does in two processes) and combined: the same strata, groups
+    of one citizen across shares, and counts."""
+    rows = [
+        (cid, cid % 3, number)
+        for cid, numbers in cases.items()
+        for number in numbers or [None]  # a case without a valid number has one None row
+    ]
+    whole = screen(rows, barred, recent, one_per_phone)
+    bounds = [0, *sorted(splits), 41]
+    shares = [
+        screen_share([r for r in rows if low < r[0] <= high], barred, recent, one_per_phone)
+        for low, high in itertools.pairwise(bounds)
+    ]
+    assert _comparable(combine(shares)) == _comparable(whole)
+
+
+def test_a_number_shared_across_shares_is_one_group():
+    number = NUMBERS[0]
+    first = screen_share([(1, "s", number), (2, "s", number)], set(), set())
+    second = screen_share([(7, "t", number), (8, "t", NUMBERS[1])], set(), set())
+    third = screen_share([(9, "t", number), (10, "s", NUMBERS[1])], set(), set())
+    result = combine([first, second, third])
+    # NUMBERS[1] is not in the first share: the second's owner of it meets the third's.
+    assert sorted(map(sorted, result.shared_phones)) == [[1, 2, 7, 9], [8, 10]]
+    assert {k: sorted(v) for k, v in result.strata.items()} == {"s": [1, 2, 10], "t": [7, 8, 9]}
 
 
 def test_without_the_one_citizen_rule_nothing_is_grouped():
