@@ -18,7 +18,6 @@ by pickle on its standard input, the share comes back by marshal on its standard
 
 from __future__ import annotations
 
-import gc
 import marshal
 import os
 import pickle
@@ -29,8 +28,9 @@ import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
+from callback.childprocess import serve_stdio, stop
 from callback.errors import CallbackError
 from callback.screening import Share, screen_share
 
@@ -103,10 +103,7 @@ def screening_child(
 
         yield result
     finally:
-        child.stdout.close()
-        if child.poll() is None:
-            child.kill()
-        child.wait()
+        stop(child)
         feeder.join()
 
 
@@ -118,7 +115,7 @@ def _send(stream: IO[bytes], job: tuple[Any, ...]) -> None:
         pass
 
 
-def _serve(job_in: Any, out: Any) -> None:
+def _serve(job_in: BinaryIO, out: BinaryIO) -> None:
     database, sql, parameters, do_not_call, recently_called, one_per_phone = pickle.load(job_in)
     try:
         # Read-only: the child can never write to the frame, whatever goes wrong.
@@ -148,19 +145,7 @@ def _serve(job_in: Any, out: Any) -> None:
 
 
 def main() -> None:
-    # A million short-lived tuples and no reference cycles; the process ends with the draw.
-    gc.disable()
-    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    try:
-        _serve(sys.stdin.buffer, out)
-    except BrokenPipeError:  # the parent stopped listening (it failed or was interrupted)
-        pass
-    finally:
-        try:
-            out.close()
-        except BrokenPipeError:
-            pass
+    serve_stdio(_serve)
 
 
 if __name__ == "__main__":
