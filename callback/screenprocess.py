@@ -18,6 +18,7 @@ by pickle on its standard input, the share comes back by marshal on its standard
 
 from __future__ import annotations
 
+import dataclasses
 import marshal
 import os
 import pickle
@@ -81,10 +82,12 @@ def screening_child(
         stdout=subprocess.PIPE,
     )
     assert child.stdin is not None and child.stdout is not None
-    job = (database, sql, tuple(parameters), list(do_not_call), list(recently_called))
+    job = (
+        database, sql, tuple(parameters), list(do_not_call), list(recently_called), one_per_phone
+    )  # fmt: skip
     # The job (half a megabyte with the barred numbers) fills the pipe before the child has
     # started to read it: a thread waits for it, not this process, which has its own share.
-    feeder = threading.Thread(target=_send, args=(child.stdin, (*job, one_per_phone)))
+    feeder = threading.Thread(target=_send, args=(child.stdin, job))
     feeder.start()
     try:
 
@@ -99,7 +102,7 @@ def screening_child(
                 raise ScreeningFailed(
                     f"the screening process ended unexpectedly (exit code {code})"
                 )
-            return Share(*marshal.loads(body))
+            return Share(*marshal.loads(body))  # the fields in order: see _serve
 
         yield result
     finally:
@@ -126,12 +129,8 @@ def _serve(job_in: BinaryIO, out: BinaryIO) -> None:
             conn.close()
         share = screen_share(rows, set(do_not_call), set(recently_called), one_per_phone)
         del rows
-        body = marshal.dumps(
-            (
-                share.strata, share.owners, share.shared, share.frame,
-                share.no_valid_phone, share.do_not_call, share.recently_called,
-            )
-        )  # fmt: skip
+        # Field by field in the dataclass's order (``astuple`` would copy every list).
+        body = marshal.dumps(tuple(getattr(share, f.name) for f in dataclasses.fields(share)))
         out.write(_SHARE)
         out.write(body)
     except Exception as exc:  # report everything: the parent decides, and rolls back

@@ -258,7 +258,7 @@ class TwilioDialer(Dialer):
         if session is not None:
             session.close()
 
-    # -- webhooks (the core's web app calls these after verify_request) ------------------
+    # -- webhooks (the core's web app checks with signature_check, answers with render) --
 
     def verify(
         self,
@@ -269,7 +269,7 @@ class TwilioDialer(Dialer):
     ) -> bool:
         """Check a webhook's X-Twilio-Signature against the account's auth token, or against
         the shared key that ``settings`` (X-Twilio-Webhooks-Signature-Settings) names."""
-        return self.signature_check.refusal(url, params, signature, settings) is None
+        return self.signature_check(url, params, signature, settings)
 
     @property
     def signature_check(self) -> SignatureCheck:
