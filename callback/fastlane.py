@@ -16,11 +16,11 @@ from collections.abc import Callable
 from itertools import repeat
 from typing import Any
 
-from callback.models import PhoneKind, Validity
 from callback.normalise import applicant_type, clean_text
 from callback.phones import COUNTRY_CODE, FAKE_MOBILES
 from callback.records import FACTS, FIELD_SEPARATOR, Chunk, fingerprints
 from callback.rowreader import RowReader, normalise_unit
+from callback.vocabulary import PhoneKind, Validity
 
 _MISS = object()
 _PLAIN_CASE_NO = re.compile(r"[0-9A-Za-z_\-/.]{1,64}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -18,28 +19,27 @@ from sqlalchemy.engine import Engine
 
 from callback.config import Settings
 from callback.db import bulk_pragmas, immediate
-from callback.errors import ImportFileError
-from callback.fastlane import ChunkReader
 from callback.framewriter import CaseRecord, FrameWriter, Repeat
 from callback.models import ImportBatch, table, utcnow
-from callback.readerprocess import chunks_from_child, use_reader_process
+from callback.readerprocess import ReadJob, chunks_from_child, chunks_from_children, readers
+from callback.reading import CHUNK_ROWS, find_header, read_chunks
 from callback.records import KEPT, REJECTED, Chunk, Problem
-from callback.rowreader import RowReader
 from callback.sources import (
-    HEADER_SEARCH_ROWS,
     LABELS,
     Layout,
     Mapping,
+    SegmentMisaligned,
     Source,
-    XlsxSource,
-    find_layout,
     open_source,
+    record_boundaries,
 )
 
-CHUNK_ROWS = 5000
+#: About 5,000 rows of a typical export: a segment makes a chunk or two.
+SEGMENT_BYTES = 768 << 10
 REJECTS_HEADER = ("row", "case_no", "field", "value", "reason", "action")
 
 batches_t = table(ImportBatch)
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,8 +51,12 @@ class ImportOptions:
     rejects_dir: Path | None = None
     dry_run: bool = False
     chunk_rows: int = CHUNK_ROWS
-    #: 2 reads in a second process while this one writes; 1 never; None decides by size.
+    #: Processes, this one included: 1 reads here; 2 reads in a child while this one writes;
+    #: 3 in two children, each taking every other segment of a CSV file (a workbook gets
+    #: one). None decides by the file's size and the machine's cores.
     processes: int | None = None
+    #: About how many bytes of a CSV file each segment holds, when two children read it.
+    segment_bytes: int = SEGMENT_BYTES
 
 
 @dataclass
@@ -80,29 +84,6 @@ class ImportResult:
         return self.rows_read / self.seconds if self.seconds else 0.0
 
 
-def find_header(source: Source, mapping: Mapping) -> tuple[Layout, list[tuple[int, list[Any]]]]:
-    """Find the header; return the layout and the rows already read that follow it."""
-    sheets = source.sheets if isinstance(source, XlsxSource) else [None]
-    first_error: ImportFileError | None = None
-    for sheet in sheets:
-        if sheet is not None:
-            assert isinstance(source, XlsxSource)
-            source.use_sheet(sheet)
-        head: list[tuple[int, list[Any]]] = []
-        for row in source.rows():
-            head.append(row)
-            if row[0] >= HEADER_SEARCH_ROWS:
-                break
-        try:
-            layout = find_layout(head, mapping, source.name)
-        except ImportFileError as exc:
-            first_error = first_error or exc
-            continue
-        return layout, [row for row in head if row[0] > layout.header_row]
-    assert first_error is not None
-    raise first_error
-
-
 def import_file(
     engine: Engine,
     path: str | Path,
@@ -121,30 +102,77 @@ def import_file(
     now = now or utcnow()
     started = time.perf_counter()
     source = open_source(path, options.encoding, options.sheet)
-    result = ImportResult(str(path), None, encoding=source.encoding, dry_run=options.dry_run)
-    rejects_path = _rejects_path(Path(path), options.rejects_dir)
-    partial = rejects_path.with_name(rejects_path.name + ".partial")
     try:
         layout, first = find_header(source, options.mapping)
-        result.sheet = source.sheet
-        result.columns = layout.describe()
         if on_start is not None:
             on_start(source, layout)
-        if use_reader_process(source, options.processes):
-            chunks = chunks_from_child(
-                path,
-                source,
-                layout,
-                options.mapping,
-                settings,
-                now,
-                options.chunk_rows,
-                options.encoding,
-            )
+        count = readers(source, options.processes)
+        job = ReadJob(
+            str(path),
+            source.encoding,
+            source.sheet,
+            layout,
+            options.mapping,
+            settings,
+            now,
+            options.chunk_rows,
+            getattr(source, "delimiter", ","),
+        )
+        if count == 2:
+            cuts = _cuts(source, options.segment_bytes)
+            if cuts is not None:
+                try:
+                    chunks = chunks_from_children(job, cuts)
+                    return _write(
+                        engine, source, layout, settings, options, now, chunks, started, progress
+                    )
+                except SegmentMisaligned as exc:
+                    # A quote inside an unquoted field misled record_boundaries. The
+                    # transaction rolled back; read the file again, in one piece.
+                    logger.info("%s; reading the file in one piece", exc)
+            count = 1
+        if count:
+            chunks = chunks_from_child(job)
         else:
             chunks = read_chunks(
                 source, layout, first, options.mapping, settings, now, options.chunk_rows
             )
+        return _write(engine, source, layout, settings, options, now, chunks, started, progress)
+    finally:
+        source.close()
+
+
+def _cuts(source: Source, step: int) -> list[int] | None:
+    """Where to cut a CSV file into segments for two readers, or None if it cannot be cut.
+
+    Only past what find_header read: the first segment must hold the header.
+    """
+    cuts = record_boundaries(source.path, step, 8 * step)
+    if cuts is None:
+        return None
+    cuts = [cut for cut in cuts if cut >= source.position]
+    return cuts if len(cuts) >= 2 else None
+
+
+def _write(
+    engine: Engine,
+    source: Source,
+    layout: Layout,
+    settings: Settings,
+    options: ImportOptions,
+    now: datetime,
+    chunks: Iterator[Chunk],
+    started: float,
+    progress: Callable[[int, int], None] | None,
+) -> ImportResult:
+    """Write the chunks to the frame in one transaction, and the problems to the rejects file."""
+    path = source.path
+    result = ImportResult(str(path), None, encoding=source.encoding, dry_run=options.dry_run)
+    result.sheet = source.sheet
+    result.columns = layout.describe()
+    rejects_path = _rejects_path(path, options.rejects_dir)
+    partial = rejects_path.with_name(rejects_path.name + ".partial")
+    try:
         with (
             immediate(engine, commit=not options.dry_run) as conn,
             bulk_pragmas(conn),
@@ -161,7 +189,7 @@ def import_file(
             batch_id = conn.execute(
                 sa.insert(batches_t)
                 .values(
-                    file_name=Path(path).name,
+                    file_name=path.name,
                     file_sha256=source.sha256,
                     file_size=source.size,
                     file_format=source.format,
@@ -173,7 +201,7 @@ def import_file(
                 .returning(batches_t.c.id)
             ).scalar_one()
             result.batch_id = batch_id
-            file_name = Path(path).name
+            file_name = path.name
 
             def reason(record: CaseRecord) -> str:
                 return f"import of {file_name}, row {record.row}"
@@ -212,8 +240,6 @@ def import_file(
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    finally:
-        source.close()
     return result
 
 
@@ -233,43 +259,6 @@ def few_collections() -> Iterator[None]:
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
-
-
-def read_chunks(
-    source: Source,
-    layout: Layout,
-    first: list[tuple[int, list[Any]]],
-    mapping: Mapping,
-    settings: Settings,
-    now: datetime,
-    chunk_rows: int = CHUNK_ROWS,
-) -> Iterator[Chunk]:
-    """Read the rows after the header (``first`` are those already read) into chunks."""
-    reader = RowReader(layout, mapping, settings, now)
-    lane = ChunkReader(reader) if source.format == "csv" else None
-    if first:
-        yield _chunk(lane, reader, first, source.position)
-    for batch in source.batches(chunk_rows):
-        yield _chunk(lane, reader, batch, source.position)
-
-
-def _chunk(
-    lane: ChunkReader | None, reader: RowReader, batch: list[tuple[int, list[Any]]], position: int
-) -> Chunk:
-    if lane is not None:
-        chunk = lane.read(batch)
-    else:  # workbook cells are numbers, dates and text: each row goes through RowReader
-        chunk = Chunk(rows_read=len(batch))
-        rejected, without = reader.rejected, reader.without_valid_phone
-        for number, cells in batch:
-            record = reader.read(number, cells)
-            if record is not None:
-                chunk.add(record)
-        chunk.rejected = reader.rejected - rejected
-        chunk.without_valid_phone = reader.without_valid_phone - without
-        chunk.problems, reader.problems = reader.problems, []
-    chunk.position = position
-    return chunk
 
 
 def _apply(writer: FrameWriter, chunk: Chunk, result: ImportResult, rejects: Any) -> None:

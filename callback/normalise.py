@@ -6,9 +6,7 @@ import re
 import unicodedata
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from openpyxl.utils.datetime import from_excel
-
-from callback.models import ApplicantType, Channel
+from callback.vocabulary import ApplicantType, Channel
 
 
 class ValueProblem(ValueError):
@@ -74,6 +72,9 @@ def _from_serial(serial: float) -> datetime:
     low, high = _EXCEL_SERIAL_RANGE
     if not low <= serial <= high:
         raise ValueProblem(f"{serial:g} is not an Excel date number")
+    # openpyxl (and the numpy it pulls in) costs a tenth of a second to import: only here.
+    from openpyxl.utils.datetime import from_excel
+
     result = from_excel(serial)
     assert isinstance(result, datetime)
     # Excel stores fractions of a day; round to the second it displayed.

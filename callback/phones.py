@@ -23,7 +23,7 @@ from typing import NamedTuple
 import phonenumbers
 from phonenumbers import PhoneNumberType, shortnumberinfo
 
-from callback.models import PhoneKind, Validity
+from callback.vocabulary import PhoneKind, Validity
 
 REGION = "CN"
 COUNTRY_CODE = "+86"

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from callback.config import Settings
-from callback.models import Validity
 from callback.normalise import (
     LocalTimes,
     ValueProblem,
@@ -25,6 +24,7 @@ from callback.normalise import (
 from callback.phones import Phone, PhoneParser
 from callback.records import KEPT, REJECTED, CaseRecord, Problem
 from callback.sources import LABELS, Layout, Mapping
+from callback.vocabulary import Validity
 
 _VALID = Validity.VALID.value
 _PLAIN_CASE_NO = re.compile(r"[0-9A-Za-z_\-/.]{1,64}")

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from callback.errors import ImportFileError, MappingError
-from callback.models import ApplicantType, Channel
 from callback.normalise import APPLICANT_TYPE_SYNONYMS, CHANNEL_SYNONYMS
+from callback.vocabulary import ApplicantType, Channel
 
 HEADER_SEARCH_ROWS = 20
 ENCODING_SAMPLE = 1 << 20
@@ -363,6 +363,139 @@ class CsvSource(Source):
 
     def close(self) -> None:
         self._raw.close()
+
+
+class SegmentMisaligned(Exception):
+    """A piece of a CSV file did not end where a record ends (see CsvSegment)."""
+
+    def __init__(self, path: str, start: int, end: int) -> None:
+        super().__init__(path, start, end)
+        self.path, self.start, self.end = path, start, end
+
+    def __str__(self) -> str:
+        return f"{self.path}: bytes {self.start}-{self.end} do not end where a record ends"
+
+
+class CsvSegment(Source):
+    """The rows in bytes ``[start, end)`` of a CSV file, numbered as if the file began there.
+
+    ``start`` must be where a record begins (0, or the ``end`` of a segment read before).
+    Whether ``end`` is where one ends shows only in reading: the text is read with a line of a
+    sentinel after it, and if that line does not come out as a record of its own, the segment
+    ended inside a quoted field and SegmentMisaligned is raised once the rows are read. A
+    segment is read whole into memory, so segments are kept to about a megabyte.
+    """
+
+    format = "csv"
+
+    def __init__(self, path: Path, encoding: str, delimiter: str, start: int, end: int) -> None:
+        super().__init__(path, checksum=False)
+        self.encoding = encoding
+        self.start, self.end = start, end
+        with path.open("rb") as raw:
+            raw.seek(start)
+            data = raw.read(end - start)
+        if start and encoding == "utf-8-sig":
+            encoding = "utf-8"  # the byte order mark is only at the file's start
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            line = _first_undecodable_line(path, self.encoding)
+            raise ImportFileError(
+                self.name,
+                f"line {line}: bytes that are not {self.encoding} ({exc.reason}); the file "
+                "mixes encodings or is in another one: pass --encoding",
+            ) from None
+        if not text.endswith(("\n", "\r")):  # the file's last line may lack its line end
+            text += "\n"
+        self._reader = csv.reader(
+            io.StringIO(text + _SENTINEL + "\n", newline=""), delimiter=delimiter
+        )
+        self._ended = False
+
+    def _read_block(self, size: int) -> list[list[Any]]:
+        if self._ended:
+            return []
+        try:
+            block = list(islice(self._reader, size))
+        except csv.Error as exc:
+            line = _lines_before(self.path, self.start) + self._reader.line_num
+            raise ImportFileError(self.name, f"near line {line}: broken CSV: {exc}") from None
+        if block and block[-1] == [_SENTINEL]:
+            block.pop()
+            self._ended = True
+        elif len(block) < size:
+            raise SegmentMisaligned(self.name, self.start, self.end)
+        return block
+
+    @property
+    def records(self) -> int:
+        """How many records (blank ones included) have been read."""
+        return self._number
+
+    @property
+    def position(self) -> int:
+        return self.end if self._ended else self.start
+
+
+#: The last line of every segment's text; a record of anything else means a quoted field ran
+#: on past the segment's end. Private-use characters: no export holds this.
+_SENTINEL = "\ue000callback: end of segment\ue000"
+
+
+def record_boundaries(path: Path, step: int, longest: int) -> list[int] | None:
+    """Offsets about ``step`` bytes apart where a CSV file can be cut into CsvSegments.
+
+    A cut goes just after a line feed with an even number of quote characters before it: there
+    no quoted field is open, unless a quote stood inside an unquoted field (which CsvSegment
+    notices). Returns None when no such place is found within ``longest`` bytes of the last cut.
+    The last offset is the file's size. Only for encodings in which the bytes of a line feed and
+    a quote are never part of another character (UTF-8 and GB18030, not UTF-16).
+    """
+    cuts: list[int] = []
+    odd = 0  # the parity of the quotes before ``offset + at``
+    offset = 0
+    target = step
+    with path.open("rb") as raw:
+        while block := raw.read(1 << 20):
+            end = offset + len(block)
+            at = 0
+            while target < end:
+                newline = block.find(b"\n", max(target - offset, at))
+                if newline < 0:
+                    break
+                odd ^= block.count(b'"', at, newline) & 1
+                at = newline
+                cut = offset + newline + 1
+                if odd:
+                    target = cut
+                    if cut - (cuts[-1] if cuts else 0) > longest:
+                        return None
+                else:
+                    cuts.append(cut)
+                    target = cut + step
+            odd ^= block.count(b'"', at) & 1
+            offset = end
+            if offset - (cuts[-1] if cuts else 0) > longest + step:
+                return None
+    if cuts and cuts[-1] == offset:
+        cuts.pop()
+    cuts.append(offset)
+    return cuts
+
+
+def _lines_before(path: Path, offset: int) -> int:
+    """The line ends (CR, LF or CRLF) in the file before ``offset``: error messages only."""
+    lines = 0
+    last = b""
+    with path.open("rb") as raw:
+        while offset > 0 and (block := raw.read(min(1 << 20, offset))):
+            offset -= len(block)
+            lines += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
+            if last == b"\r" and block.startswith(b"\n"):
+                lines -= 1
+            last = block[-1:]
+    return lines
 
 
 def detect_encoding(sample: bytes, path: str) -> str:

@@ -45,3 +45,39 @@ def table_rows(engine: Engine, table: str, order_by: str = "id") -> list[tuple]:
 def frame_snapshot(engine: Engine) -> dict[str, list[tuple]]:
     """The whole frame, to show that something changed nothing."""
     return {t: table_rows(engine, t) for t in ("units", "cases", "contacts", "audit_log")}
+
+
+def frame_facts(engine: Engine) -> dict[str, list[tuple]]:
+    """The frame without its surrogate ids: what two imports of one file must agree on even
+    when they cut it into chunks differently (ids follow the order of writes) or one of them
+    was rolled back and tried again (PostgreSQL's sequences do not roll back). Batches are
+    named by their file."""
+    queries = {
+        "units": "SELECT name, kind, created_at FROM units",
+        "cases": """
+            SELECT c.case_no, c.item_name, c.item_code, u.name, t.name, c.applicant_name,
+                   c.applicant_type, c.contact_name, c.handled_at, c.channel, cb.file_name,
+                   b.file_name, c.source_row, c.source_fingerprint
+            FROM cases c JOIN units u ON u.id = c.unit_id LEFT JOIN units t ON t.id = c.town_id
+            LEFT JOIN import_batches cb ON cb.id = c.created_batch_id
+            LEFT JOIN import_batches b ON b.id = c.batch_id
+        """,
+        "contacts": """
+            SELECT c.case_no, k.position, k.raw, k.e164, k.extension, k.kind, k.validity,
+                   k.source, b.file_name, k.created_at, k.superseded_at, k.verification,
+                   k.checked_at
+            FROM contacts k JOIN cases c ON c.id = k.case_id
+            LEFT JOIN import_batches b ON b.id = k.batch_id
+        """,
+        "audit_log": """
+            SELECT a.at, a.actor, a.action, a.entity, c.case_no, a.before, a.after, a.reason,
+                   b.file_name
+            FROM audit_log a LEFT JOIN cases c ON c.id = a.case_id
+            LEFT JOIN import_batches b ON b.id = a.batch_id
+        """,
+    }
+    with engine.connect() as conn:
+        return {
+            name: sorted((tuple(r) for r in conn.execute(sa.text(sql))), key=repr)
+            for name, sql in queries.items()
+        }

@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from dbsupport import frame_snapshot, table_rows
+from dbsupport import frame_facts, frame_snapshot, table_rows
 from sqlalchemy.engine import Engine
 
 from callback.config import Settings
@@ -305,6 +306,97 @@ def test_the_reader_process_gives_the_same_frame(
     for name in ("rows_read", "inserted", "rejected", "warnings", "without_valid_phone"):
         assert getattr(child, name) == getattr(inline, name), name
     assert child.rejected == stats.expected_rejected
+
+
+def _both_ways(
+    engine: Engine, settings: Settings, path: Path, **options: Any
+) -> list[tuple[object, dict[str, list[tuple]], bytes]]:
+    """Import ``path`` read in this process, then (on a fresh frame) by two reader processes
+    in small segments: each run's result, frame (without ids: chunks differ) and rejects."""
+    from callback import migrate
+
+    runs = []
+    for processes in (1, 3):
+        migrate.downgrade(engine, "base")
+        migrate.upgrade(engine)
+        result = run(engine, settings, path, processes=processes, **options)
+        rejects = Path(str(path) + ".rejects.csv")
+        runs.append(
+            (result, frame_facts(engine), rejects.read_bytes() if rejects.exists() else b"")
+        )
+    return runs
+
+
+COUNTS = ("rows_read", "inserted", "updated", "unchanged", "rejected", "warnings")
+
+
+def test_two_reader_processes_give_the_same_frame_and_rejects(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """Two children each read every other segment of the file; rows are renumbered across
+    segments, so the rejects file and the audit's row numbers must match a plain read."""
+    path = tmp_path / "district.csv"
+    stats = write_district(path, 3000, seed=11, messy=0.2)
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    for index in range(5, len(rows), 97):  # quoted fields holding line ends, commas, quotes
+        rows[index][1] = f'{rows[index][1]}\n（补办, "加急"）'
+    rows.insert(1500, [])  # a blank row still counts in the row numbers after it
+    # Row 11's case number again, far from it, with another item: the rejects file names row 11.
+    rows.append([rows[10][0], "另一事项", *rows[10][2:]])
+    with path.open("w", encoding="utf-8", newline="") as out:
+        csv.writer(out).writerows(rows)
+    (inline, frame_inline, rejects_inline), (two, frame_two, rejects_two) = _both_ways(
+        engine, settings, path, chunk_rows=200, segment_bytes=4096
+    )
+    assert frame_two == frame_inline
+    assert rejects_two == rejects_inline
+    for name in COUNTS:
+        assert getattr(two, name) == getattr(inline, name), name
+    assert two.rows_read == 3001
+    assert two.rejected == stats.expected_rejected + 1
+    assert b"already on row 11 with other facts" in rejects_two
+
+
+def test_a_misleading_quote_is_read_again_in_one_piece(
+    engine: Engine, settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A quote inside an unquoted field makes a line end inside a quoted field look like a
+    place to cut; the segment's reader notices, and the import reads the file again whole."""
+    lines = [",".join(HEADER)]
+    lines += [",".join(row(f"C{i:04d}")) for i in range(400)]
+    lines[3] = lines[3].replace("张三", '张"三')
+    for i in range(5, 400, 40):
+        lines[i] = lines[i].replace("结婚登记", '"结婚\n登记"')
+    path = tmp_path / "quotes.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    caplog.set_level("INFO", logger="callback.importing")
+    (inline, frame_inline, rejects_inline), (two, frame_two, rejects_two) = _both_ways(
+        engine, settings, path, segment_bytes=1024
+    )
+    assert "reading the file in one piece" in caplog.text
+    assert (frame_two, rejects_two) == (frame_inline, rejects_inline)
+    assert two.inserted == inline.inserted == 400
+    with engine.connect() as conn:  # the abandoned attempt left no batch behind
+        assert conn.execute(sa.select(sa.func.count()).select_from(ImportBatch)).scalar() == 1
+
+
+def test_bad_bytes_in_a_late_segment_fail_the_import_with_their_line(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "cases.csv"
+    # Past the 1 MiB that detection reads, so the file looks like UTF-8 until then.
+    good = "\n".join(",".join(r) for r in [HEADER] + [row(f"C{i:05d}") for i in range(16000)])
+    path.write_bytes(good.encode() + b"\n" + ",".join(row("C9999")).encode("gb18030"))
+    before = frame_snapshot(engine)
+    messages = []
+    for processes in (1, 3):
+        with pytest.raises(ImportFileError) as info:
+            run(engine, settings, path, processes=processes, segment_bytes=65536)
+        messages.append(str(info.value))
+        assert frame_snapshot(engine) == before
+    assert messages[0] == messages[1]
+    assert "line 16002: bytes that are not utf-8" in messages[1]
 
 
 def test_a_generated_district_imports_with_the_expected_rejects(

@@ -11,8 +11,16 @@ import pytest
 
 from callback.config import Settings
 from callback.errors import ImportFileError
-from callback.importing import find_header, read_chunks
-from callback.readerprocess import _CHUNK, _END, _ERROR, _receive, _serve, chunks_from_child
+from callback.readerprocess import (
+    _CHUNK,
+    _END,
+    _ERROR,
+    ReadJob,
+    _receive,
+    _serve,
+    chunks_from_child,
+)
+from callback.reading import find_header, read_chunks
 from callback.sources import Mapping, open_source
 from callback.synthetic import write_district
 
@@ -20,14 +28,14 @@ NOW = datetime(2018, 10, 8, 2, tzinfo=UTC)
 SETTINGS = Settings(database_url="sqlite://", actor="test")
 
 
-def _job(path: Path, chunk_rows: int = 300) -> tuple[object, ...]:
+def _job(path: Path, chunk_rows: int = 300) -> ReadJob:
     source = open_source(path, None, None, checksum=False)
     layout, _ = find_header(source, Mapping())
     source.close()
-    return (str(path), None, None, layout, Mapping(), SETTINGS, NOW, chunk_rows)
+    return ReadJob(str(path), None, None, layout, Mapping(), SETTINGS, NOW, chunk_rows)
 
 
-def _serve_bytes(job: tuple[object, ...]) -> bytes:
+def _serve_bytes(job: ReadJob) -> bytes:
     out = io.BytesIO()
     _serve(io.BytesIO(pickle.dumps(job)), out)
     return out.getvalue()
@@ -64,9 +72,9 @@ def test_chunks_arrive_as_the_reader_made_them(district: Path) -> None:
 
 
 def test_a_failure_in_the_reader_arrives_as_its_exception(district: Path) -> None:
-    job = list(_job(district))
+    job = _job(district)
     district.unlink()
-    ((kind, error),) = _messages(_serve_bytes(tuple(job)))
+    ((kind, error),) = _messages(_serve_bytes(job))
     assert kind == _ERROR and isinstance(error, Exception)
     assert "district.csv" in str(error)
 
@@ -80,10 +88,8 @@ def test_a_stream_cut_short_is_an_error_not_a_short_chunk(district: Path, keep: 
 
 
 def test_the_child_reports_a_file_that_changed_under_the_import(district: Path) -> None:
-    source = open_source(district, None, None, checksum=False)
-    layout, _ = find_header(source, Mapping())
-    source.close()
+    job = _job(district)
     write_district(district, 10, seed=2, headers="en")  # the same facts, other headers
-    chunks = chunks_from_child(district, source, layout, Mapping(), SETTINGS, NOW, 300, None)
+    chunks = chunks_from_child(job)
     with pytest.raises(ImportFileError, match="changed while it was being imported"):
         list(chunks)

@@ -10,7 +10,7 @@ import pytest
 from openpyxl import Workbook
 
 from callback.errors import ImportFileError, MappingError
-from callback.importing import find_header
+from callback.reading import find_header
 from callback.sources import Mapping, detect_encoding, header_key, load_mapping, open_source
 
 ZH = ["办件编号", "事项名称", "实施部门", "所属镇街", "申请人", "联系电话", "办结时间", "办理渠道"]
