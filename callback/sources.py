@@ -395,7 +395,7 @@ class CsvSegment(Source):
         with path.open("rb") as raw:
             raw.seek(start)
             data = raw.read(end - start)
-        if start and encoding == "utf-8-sig":
+        if start and codecs.lookup(encoding).name == "utf-8-sig":
             encoding = "utf-8"  # the byte order mark is only at the file's start
         try:
             text = data.decode(encoding)

@@ -130,3 +130,24 @@ def test_the_lane_matches_the_reader_on_any_rows(rows: list[list[str]], size: in
 def test_ragged_rows_are_padded_like_the_reader_does() -> None:
     rows = [HEADER[:0] + ["330106001", "结婚登记", "330101010", "区民政局"], ["330106002"]]
     assert by_lane(rows) == by_rows(rows)
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(st.text(), max_size=30))
+def test_fingerprints_stay_what_the_frame_stored(texts: list[str]) -> None:
+    """Stored fingerprints decide what a re-import changes: the hash must never drift.
+    It is BLAKE2b with an 8-byte digest of the UTF-8 text, read as a signed big-endian int."""
+    from hashlib import blake2b
+
+    from callback.records import fingerprint_text, fingerprints
+
+    expected = [
+        int.from_bytes(blake2b(t.encode(), digest_size=8).digest(), "big", signed=True)
+        for t in texts
+    ]
+    assert fingerprints(texts) == expected
+    case = fingerprint_text(
+        "C01", "结婚登记", None, "区民政局", "西溪街道", "张三", "person", None,
+        "2018-06-03 02:00:00", "window", "+8613912345671#",
+    )  # fmt: skip
+    assert fingerprints([case]) == [-1746369610833891155]  # as imports have stored it

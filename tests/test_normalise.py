@@ -90,6 +90,25 @@ def test_the_fast_hour_memo_agrees_with_the_zone_database(
     assert times.utc_text(text) == expected  # again, now from the memo
 
 
+@settings(max_examples=2000, deadline=None)
+@given(
+    serial=st.one_of(
+        st.floats(20_000, 80_000),
+        # Exact halves of a second and of a millisecond, where rounding differs by method.
+        st.integers(20_000 * 172_800, 80_000 * 172_800).map(lambda n: n / 172_800),
+        st.integers(20_000 * 172_800_000, 80_000 * 172_800_000).map(lambda n: n / 172_800_000),
+    )
+)
+def test_excel_day_numbers_read_as_openpyxl_reads_them(serial: float) -> None:
+    """_from_serial was openpyxl's from_excel rounded to the second; it must stay so."""
+    from openpyxl.utils.datetime import from_excel
+
+    from callback.normalise import _from_serial
+
+    expected = from_excel(serial) + timedelta(microseconds=500_000)
+    assert _from_serial(serial) == expected.replace(microsecond=0)
+
+
 def test_a_day_of_grace_for_clocks_and_zones() -> None:
     tomorrow = (NOW + timedelta(hours=20)).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
     assert LocalTimes(SHANGHAI, NOW).utc_text(tomorrow)

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from callback.errors import ImportFileError
+from callback.readerprocess import readers
 from callback.sources import (
     CsvSegment,
     SegmentMisaligned,
@@ -148,8 +149,41 @@ def test_a_segment_names_the_files_line_of_a_problem(tmp_path: Path) -> None:
 def test_the_reader_process_imports_no_database_library() -> None:
     """It starts twice per import; SQLAlchemy and openpyxl would cost each start 0.3 s."""
     code = (
-        "import sys, callback.readerprocess, callback.reading\n"
+        "import sys, datetime, zoneinfo, callback.readerprocess, callback.reading\n"
+        "from callback.normalise import parse_datetime\n"
+        "now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)\n"
+        "parse_datetime('43252.63', zoneinfo.ZoneInfo('Asia/Shanghai'), now)  # a day number\n"
         "print(sorted(m for m in ('sqlalchemy', 'openpyxl', 'numpy') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "given", "count"),
+    [
+        ("utf-8", None, 2),
+        ("utf-8-sig", None, 2),
+        ("gb18030", None, 2),
+        ("gbk", "CP936", 2),  # named as the user typed it
+        ("utf-16", None, 1),  # a line feed's byte is half of other characters
+        ("latin-1", "latin-1", 1),
+    ],
+)
+def test_which_files_two_readers_share(
+    tmp_path: Path, encoding: str, given: str | None, count: int
+) -> None:
+    header = ["case", "café"] if encoding == "latin-1" else ["办件编号", "事项名称"]
+    path = write_rows(tmp_path / "cases.csv", [header, ["C1", "ok"]], "\n", encoding)
+    source = open_source(path, given, checksum=False)
+    assert readers(source, 3) == count
+    assert readers(source, 2) == 1 and readers(source, 1) == 0
+    assert readers(source, None) == 0  # too small to be worth a process
+
+
+def test_a_workbook_gets_one_reader(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    path = tmp_path / "cases.xlsx"
+    Workbook().save(path)
+    assert readers(open_source(path, checksum=False), 3) == 1
