@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import chain, repeat
 from typing import Any
@@ -53,17 +53,36 @@ class BulkInsert:
         rows: list[tuple[Any, ...]],
         constants: Mapping[str, Any] | None = None,
     ) -> None:
-        if not rows:
+        """Insert ``rows``: tuples of the ``columns``' values; ``constants`` go in every row."""
+        self._insert(table, tuple(columns), _Rows(rows), constants or {})
+
+    def columns(
+        self,
+        table: sa.Table,
+        names: Sequence[str],
+        values: Sequence[Sequence[Any]],
+        constants: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Insert rows given as columns: ``values[i]`` holds column ``names[i]`` of every row.
+
+        On SQLite no tuple is made per row: each statement's parameters are laid out from the
+        columns by slice assignment, a third of the time of zip and chain.
+        """
+        self._insert(table, tuple(names), _Columns(values), constants or {})
+
+    def _insert(
+        self, table: sa.Table, columns: tuple[str, ...], rows: _Source, constants: Mapping[str, Any]
+    ) -> None:
+        if not len(rows):
             return
-        constants = constants or {}
         if self.dialect in ("sqlite", "postgresql"):
             dbapi = self.conn.dialect.dbapi
             assert dbapi is not None
             try:
                 if self.dialect == "sqlite":
-                    self._sqlite(table, tuple(columns), rows, constants)
+                    self._sqlite(table, columns, rows, constants)
                 else:
-                    self._copy(table, tuple(columns), rows, constants)
+                    self._copy(table, columns, rows, constants)
             except dbapi.Error as exc:
                 # The driver's own error, as SQLAlchemy would have raised it.
                 raise sa.exc.DBAPIError.instance(
@@ -73,28 +92,29 @@ class BulkInsert:
             names = [*columns, *constants]
             tail = tuple(constants.values())
             self.conn.execute(
-                sa.insert(table), [dict(zip(names, row + tail, strict=True)) for row in rows]
+                sa.insert(table),
+                [dict(zip(names, row + tail, strict=True)) for row in rows.tuples()],
             )
 
     def _copy(
         self,
         table: sa.Table,
         columns: tuple[str, ...],
-        rows: list[tuple[Any, ...]],
+        rows: _Source,
         constants: Mapping[str, Any],
     ) -> None:
         names = ", ".join([*columns, *constants])
         tail = tuple(constants.values())
         cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-            for row in rows:
+            for row in rows.tuples():
                 copy.write_row(row + tail)
 
     def _sqlite(
         self,
         table: sa.Table,
         columns: tuple[str, ...],
-        rows: list[tuple[Any, ...]],
+        rows: _Source,
         constants: Mapping[str, Any],
     ) -> None:
         per = max(1, min(_SQLITE_ROWS_PER_STATEMENT, _SQLITE_VALUES_PER_STATEMENT // len(columns)))
@@ -103,16 +123,16 @@ class BulkInsert:
         cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             for start in range(0, len(rows), per):
-                block = rows[start : start + per]
-                key = (table.name, names, literals, len(block))
+                stop = min(start + per, len(rows))
+                key = (table.name, names, literals, stop - start)
                 sql = self._statements.get(key)
                 if sql is None:
                     one = "(" + ", ".join([*repeat("?", len(columns)), *literals]) + ")"
                     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES " + ", ".join(
-                        repeat(one, len(block))
+                        repeat(one, stop - start)
                     )
                     self._statements[key] = sql
-                cursor.execute(sql, tuple(chain.from_iterable(block)))
+                cursor.execute(sql, rows.parameters(start, stop))
         finally:
             cursor.close()
 
@@ -154,3 +174,52 @@ def _literal(value: Any) -> str:
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
     raise TypeError(f"cannot write {type(value).__name__} as an SQL literal")
+
+
+class _Source:
+    """Rows to insert, however the caller holds them."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def tuples(self) -> Iterable[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def parameters(self, start: int, stop: int) -> Sequence[Any]:
+        """The values of rows ``start`` to ``stop``, row after row, as one statement binds them."""
+        raise NotImplementedError
+
+
+class _Rows(_Source):
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def tuples(self) -> Iterable[tuple[Any, ...]]:
+        return self.rows
+
+    def parameters(self, start: int, stop: int) -> Sequence[Any]:
+        return tuple(chain.from_iterable(self.rows[start:stop]))
+
+
+class _Columns(_Source):
+    def __init__(self, columns: Sequence[Sequence[Any]]) -> None:
+        self.columns = columns
+        self.count = len(columns[0]) if columns else 0
+        if any(len(column) != self.count for column in columns):
+            raise ValueError("columns of different lengths")
+
+    def __len__(self) -> int:
+        return self.count
+
+    def tuples(self) -> Iterable[tuple[Any, ...]]:
+        return zip(*self.columns, strict=True)
+
+    def parameters(self, start: int, stop: int) -> Sequence[Any]:
+        width = len(self.columns)
+        values: list[Any] = [None] * ((stop - start) * width)
+        for index, column in enumerate(self.columns):
+            values[index::width] = column[start:stop]
+        return values

@@ -217,34 +217,31 @@ class FrameWriter:
         counts.updated += len(changed)
 
     def _insert(self, chunk: Chunk) -> None:
-        """Insert the chunk's cases and contacts; every row is built by C loops (zip, map)."""
+        """Insert the chunk's cases and contacts, column by column (no tuple per row)."""
         if not len(chunk):
             return
         ids = self.bulk.allocate_ids(cases_t, len(chunk))
         units = self.units
         # None is never a unit's name, so a case without a town gets None.
         town_ids = cast(Callable[[str | None], int | None], units.get)
-        self.bulk(
+        self.bulk.columns(
             cases_t,
             _CASE_COLUMNS,
-            list(
-                zip(
-                    ids,
-                    chunk.case_no,
-                    chunk.item_name,
-                    chunk.item_code,
-                    map(units.__getitem__, chunk.unit),
-                    map(town_ids, chunk.town),
-                    chunk.applicant_name,
-                    chunk.applicant_type,
-                    chunk.contact_name,
-                    map(self.bulk.utc_text, chunk.handled_at),
-                    chunk.channel,
-                    chunk.rows,
-                    chunk.fingerprint,
-                    strict=True,
-                )
-            ),
+            [
+                ids,
+                chunk.case_no,
+                chunk.item_name,
+                chunk.item_code,
+                list(map(units.__getitem__, chunk.unit)),
+                list(map(town_ids, chunk.town)),
+                chunk.applicant_name,
+                chunk.applicant_type,
+                chunk.contact_name,
+                list(map(self.bulk.utc_text, chunk.handled_at)),
+                chunk.channel,
+                chunk.rows,
+                chunk.fingerprint,
+            ],
             {"created_batch_id": self.batch_id, "batch_id": self.batch_id},
         )
         self._insert_contacts(
@@ -262,10 +259,9 @@ class FrameWriter:
         if not case_ids:
             return []
         ids = self.bulk.allocate_ids(contacts_t, len(case_ids))
-        rows = list(zip(ids, case_ids, *columns, strict=True))
         constants = {"source": ContactSource.IMPORT.value, "batch_id": self.batch_id,
                      "created_at": self._now_db}  # fmt: skip
-        self.bulk(contacts_t, _CONTACT_COLUMNS, rows, constants)
+        self.bulk.columns(contacts_t, _CONTACT_COLUMNS, [ids, case_ids, *columns], constants)
         return ids
 
     def _update(self, case_id: int, record: CaseRecord) -> None:
