@@ -17,11 +17,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from callback.childprocess import stop
 from callback.config import Settings
 from callback.db import bulk_pragmas, immediate
 from callback.framewriter import CaseRecord, FrameWriter, Repeat
 from callback.models import ImportBatch, table, utcnow
-from callback.readerprocess import ReadJob, chunks_from_child, chunks_from_children, readers
+from callback.readerprocess import (
+    ReadJob,
+    chunks_from_child,
+    chunks_from_children,
+    readers,
+    spawn,
+)
 from callback.reading import CHUNK_ROWS, find_header, read_chunks
 from callback.records import KEPT, REJECTED, Chunk, Problem
 from callback.sources import (
@@ -101,12 +108,18 @@ def import_file(
     options = options or ImportOptions()
     now = now or utcnow()
     started = time.perf_counter()
-    source = open_source(path, options.encoding, options.sheet)
+    spare = spawn(_readers_before_opening(Path(path), options))
+    try:
+        source = open_source(path, options.encoding, options.sheet)
+    except BaseException:
+        for child in spare:
+            stop(child)
+        raise
     try:
         layout, first = find_header(source, options.mapping)
         if on_start is not None:
             on_start(source, layout)
-        count = readers(source, options.processes)
+        count = readers(source.size, source.format, source.encoding, options.processes)
         job = ReadJob(
             str(path),
             source.encoding,
@@ -121,8 +134,9 @@ def import_file(
         if count == 2:
             cuts = _cuts(source, options.segment_bytes)
             if cuts is not None:
+                children, spare = spare, []
                 try:
-                    chunks = chunks_from_children(job, cuts)
+                    chunks = chunks_from_children(job, cuts, children)
                     return _write(
                         engine, source, layout, settings, options, now, chunks, started, progress
                     )
@@ -132,7 +146,7 @@ def import_file(
                     logger.info("%s; reading the file in one piece", exc)
             count = 1
         if count:
-            chunks = chunks_from_child(job)
+            chunks = chunks_from_child(job, spare.pop() if spare else None)
         else:
             chunks = read_chunks(
                 source, layout, first, options.mapping, settings, now, options.chunk_rows
@@ -140,6 +154,18 @@ def import_file(
         return _write(engine, source, layout, settings, options, now, chunks, started, progress)
     finally:
         source.close()
+        for child in spare:  # started for a file that turned out to want fewer
+            stop(child)
+
+
+def _readers_before_opening(path: Path, options: ImportOptions) -> int:
+    """The reader processes the file may get, judged by its name and size alone."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 0  # open_source says what is wrong
+    workbook = path.suffix.lower() in (".xlsx", ".xlsm")
+    return readers(size, "xlsx" if workbook else "csv", None, options.processes)
 
 
 def _cuts(source: Source, step: int) -> list[int] | None:

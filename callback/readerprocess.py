@@ -31,7 +31,7 @@ import os
 import pickle
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -87,30 +87,40 @@ class ReadJob:
     segments: tuple[tuple[int, int], ...] | None = None
 
 
-def readers(source: Source, processes: int | None) -> int:
-    """How many reader processes to start: 0 reads in this process.
+def readers(size: int, format: str, encoding: str | None, processes: int | None) -> int:
+    """How many reader processes to start for a file: 0 reads in this process.
 
     ``processes`` counts this one: 1, 2 or 3. By default a file of PARALLEL_MIN_BYTES or more
     gets one reader, and a CSV file in an encoding that can be cut at its line ends gets two
-    (each takes every other segment; see CsvSegment), with this process writing.
+    (each takes every other segment; see CsvSegment), with this process writing. A CSV file's
+    ``encoding`` None means not known yet: the answer is then the most it may get.
     """
     if processes is None:
-        if source.size < PARALLEL_MIN_BYTES or (os.cpu_count() or 1) < 2:
+        if size < PARALLEL_MIN_BYTES or (os.cpu_count() or 1) < 2:
             return 0
         processes = 3
-    if processes >= 3 and not (source.format == "csv" and _segmented(source.encoding)):
+    if processes >= 3 and not (format == "csv" and (encoding is None or _segmented(encoding))):
         processes = 2
     return max(0, min(processes, 3) - 1)
+
+
+def spawn(count: int) -> list[subprocess.Popen[bytes]]:
+    """Start ``count`` reader processes before their jobs are known, so that their start (a
+    tenth of a second) overlaps the caller's checksum and search for the header."""
+    return [_spawn() for _ in range(count)]
 
 
 def _segmented(encoding: str | None) -> bool:
     return encoding is not None and codecs.lookup(encoding).name in SEGMENTED
 
 
-def chunks_from_child(job: ReadJob) -> Iterator[Chunk]:
-    """Yield the file's chunks as a child process reads and normalises them."""
-    child = _start(job)
+def chunks_from_child(
+    job: ReadJob, started: subprocess.Popen[bytes] | None = None
+) -> Iterator[Chunk]:
+    """Yield the file's chunks as a child process (``started``, or a new one) reads them."""
+    child = started or _spawn()
     try:
+        _send(child, job)
         while (chunk := _next_chunk(child, job.path)) is not None:
             assert isinstance(chunk, Chunk)  # a whole file has no segments
             yield chunk
@@ -118,23 +128,28 @@ def chunks_from_child(job: ReadJob) -> Iterator[Chunk]:
         stop(child)
 
 
-def chunks_from_children(job: ReadJob, cuts: list[int], count: int = 2) -> Iterator[Chunk]:
-    """Yield the file's chunks, in order, as ``count`` child processes read its segments.
+def chunks_from_children(
+    job: ReadJob, cuts: list[int], started: Sequence[subprocess.Popen[bytes]] = ()
+) -> Iterator[Chunk]:
+    """Yield the file's chunks, in order, as two child processes read its segments.
 
-    ``cuts`` are the segments' ends (record_boundaries). Segment i goes to child i mod count,
+    ``cuts`` are the segments' ends (record_boundaries). Segment i goes to child i mod 2,
     whose pipe holds about one chunk: a child runs at most a segment or so ahead of this
     process, so memory stays flat. A child numbers the rows of a segment from 1; they are
     renumbered here from the records of the segments before. SegmentMisaligned from a child
     means a cut fell inside a quoted field: the caller reads the file again in one piece.
+    ``started`` are children from spawn() to use first.
     """
     segments = list(itertools.pairwise([0, *cuts]))
-    children = [
-        _start(dataclasses.replace(job, segments=tuple(segments[i::count]))) for i in range(count)
-    ]
+    children: list[subprocess.Popen[bytes]] = []
     try:
+        for i in range(2):
+            child = started[i] if i < len(started) else _spawn()
+            children.append(child)
+            _send(child, dataclasses.replace(job, segments=tuple(segments[i::2])))
         before = 0
         for index in range(len(segments)):
-            child = children[index % count]
+            child = children[index % 2]
             while (chunk := _next_chunk(child, job.path)) is not None:
                 if isinstance(chunk, int):  # the segment's end: how many records it held
                     before += chunk
@@ -155,7 +170,7 @@ def _renumber(chunk: Chunk, before: int) -> None:
         problem.row += before
 
 
-def _start(job: ReadJob) -> subprocess.Popen[bytes]:
+def _spawn() -> subprocess.Popen[bytes]:
     child = subprocess.Popen(
         [sys.executable, "-m", "callback.readerprocess"],
         stdin=subprocess.PIPE,
@@ -163,13 +178,17 @@ def _start(job: ReadJob) -> subprocess.Popen[bytes]:
     )
     assert child.stdin is not None and child.stdout is not None
     _widen(child.stdout)
+    return child
+
+
+def _send(child: subprocess.Popen[bytes], job: ReadJob) -> None:
+    assert child.stdin is not None
     try:
         pickle.dump(job, child.stdin, protocol=pickle.HIGHEST_PROTOCOL)
         child.stdin.close()
     except BaseException:
         stop(child)
         raise
-    return child
 
 
 def _widen(pipe: IO[bytes]) -> None:

@@ -409,3 +409,36 @@ def test_a_generated_district_imports_with_the_expected_rejects(
     assert result.rejected == stats.expected_rejected
     assert result.inserted == 600 - stats.expected_rejected
     assert result.sheet == "办件明细"
+
+
+@pytest.mark.parametrize("processes", [2, 3])
+def test_reader_processes_started_early_end_with_the_import(
+    engine: Engine,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    processes: int,
+) -> None:
+    """Readers start before the file is opened, to overlap its checksum; whether the import
+    succeeds, fails on its header or turns out to need fewer of them, none is left running."""
+    import callback.importing
+    import callback.readerprocess
+
+    started: list[Any] = []
+
+    def spawn(count: int) -> list[Any]:
+        children = callback.readerprocess.spawn(count)
+        started.extend(children)
+        return children
+
+    monkeypatch.setattr(callback.importing, "spawn", spawn)
+    good = write(tmp_path / "good.csv", [row(f"C{i:03d}") for i in range(300)])
+    assert run(engine, settings, good, processes=processes, segment_bytes=2048).inserted == 300
+    utf16 = write(tmp_path / "utf16.csv", [row(f"D{i:03d}") for i in range(30)], "utf-16")
+    assert run(engine, settings, utf16, processes=processes).inserted == 30  # one reader of two
+    headless = tmp_path / "headless.csv"
+    headless.write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(ImportFileError):
+        run(engine, settings, headless, processes=processes)
+    assert len(started) == 3 * (processes - 1)
+    assert all(child.poll() is not None for child in started)

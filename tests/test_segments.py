@@ -176,9 +176,13 @@ def test_which_files_two_readers_share(
     header = ["case", "café"] if encoding == "latin-1" else ["办件编号", "事项名称"]
     path = write_rows(tmp_path / "cases.csv", [header, ["C1", "ok"]], "\n", encoding)
     source = open_source(path, given, checksum=False)
-    assert readers(source, 3) == count
-    assert readers(source, 2) == 1 and readers(source, 1) == 0
-    assert readers(source, None) == 0  # too small to be worth a process
+    found = source.size, source.format, source.encoding
+    assert readers(*found, 3) == count
+    assert readers(*found, 2) == 1 and readers(*found, 1) == 0
+    assert readers(*found, None) == 0  # too small to be worth a process
+    big = 100 << 20
+    assert readers(big, source.format, source.encoding, None) == count
+    assert readers(big, "csv", None, None) == 2  # before the encoding is known: at most
 
 
 def test_a_workbook_gets_one_reader(tmp_path: Path) -> None:
@@ -186,4 +190,6 @@ def test_a_workbook_gets_one_reader(tmp_path: Path) -> None:
 
     path = tmp_path / "cases.xlsx"
     Workbook().save(path)
-    assert readers(open_source(path, checksum=False), 3) == 1
+    source = open_source(path, checksum=False)
+    assert readers(source.size, source.format, source.encoding, 3) == 1
+    assert readers(100 << 20, "xlsx", None, None) == 1
