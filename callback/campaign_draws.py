@@ -7,10 +7,8 @@ reads the frame for them and writes what they decide as queue items.
 
 from __future__ import annotations
 
-import gc
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +16,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from callback.bulk import BulkInsert
+from callback.bulk import BulkInsert, collector_paused
 from callback.calendar import local_midnight
 from callback.models import (
     CallAttempt,
@@ -237,25 +235,6 @@ def _recently_called(conn: Connection, design: SamplingDesign, now: datetime) ->
     )
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cycle collector while a draw makes and drops a million rows.
-
-    The frame's tuples and the lists and dicts made from them hold no reference cycles, so
-    the collector finds nothing in them; with the raised thresholds of ``few_collections``
-    it still ran 19 times in a million-case draw and took 0.17 s of its 2.1 s, walking rows
-    that reference counting was about to free. The draw drops them before the collector
-    runs again.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def draw_cases(
     conn: Connection, campaign_id: int, design: SamplingDesign, now: datetime
 ) -> dict[str, Any]:
@@ -264,7 +243,7 @@ def draw_cases(
     strata = _Strata(conn, design, bulk)
     do_not_call = set(conn.execute(sa.select(dnc_t.c.e164)).scalars())
     recent = _recently_called(conn, design, now)
-    with _collector_paused():
+    with collector_paused():
         screened = _screen_frame(conn, bulk, design, strata, do_not_call, recent)
         by_key: dict[StratumKey, list[int]] = {}
         for code, ids in screened.strata.items():

@@ -9,9 +9,11 @@ same seed gives the same figures.
 
 from __future__ import annotations
 
+import gc
 import shutil
 import time as timer
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -31,7 +33,7 @@ from callback.db import create_engine
 from callback.dialing import Dialer
 from callback.errors import CallbackError
 from callback.export import ExportResult, export_frame
-from callback.importing import ImportOptions, ImportResult, few_collections, import_file
+from callback.importing import ImportOptions, ImportResult, import_file
 from callback.models import ProblemReport, QueueItem, QueueState, Unit, table
 from callback.problems import OPEN_STATUSES
 from callback.queues import refresh
@@ -380,3 +382,21 @@ def _open_problems(engine: Engine) -> int:
                 sa.select(sa.func.count()).where(problems_t.c.status.in_(OPEN_STATUSES))
             ).scalar_one()
         )
+
+
+@contextmanager
+def few_collections() -> Iterator[None]:
+    """Let the cycle collector run rarely during the rehearsal.
+
+    Its tens of thousands of statements make few cycles, but some (SQLAlchemy's), so the
+    collector is not paused: its thresholds are raised, and objects alive now are frozen out
+    of its way. The thresholds come back after.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import csv
-import gc
 import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from callback.bulk import collector_paused
 from callback.childprocess import stop
 from callback.config import Settings
 from callback.db import bulk_pragmas, immediate
@@ -202,7 +201,7 @@ def _write(
         with (
             immediate(engine, commit=not options.dry_run) as conn,
             bulk_pragmas(conn),
-            few_collections(),
+            collector_paused(),
         ):
             result.earlier = [
                 (r.id, r.started_at, r.actor)
@@ -267,24 +266,6 @@ def _write(
         partial.unlink(missing_ok=True)
         raise
     return result
-
-
-@contextmanager
-def few_collections() -> Iterator[None]:
-    """Let the cycle collector run rarely during a bulk import.
-
-    An import allocates millions of short-lived lists and tuples and creates no cycles;
-    with the default thresholds the collector's passes over a growing heap took a fifth of
-    the time. Objects alive now are frozen out of its way; the thresholds come back after.
-    """
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
 
 
 def _apply(writer: FrameWriter, chunk: Chunk, result: ImportResult, rejects: Any) -> None:

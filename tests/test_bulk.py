@@ -85,3 +85,22 @@ def test_chunks_of_many_sizes_share_a_few_statements(bare_engine: Engine, table:
     assert len(stored(bare_engine)) == start - 1
     if bare_engine.dialect.name == "sqlite":
         assert len(bulk._statements) <= 10  # 500 rows, and the powers of two below
+
+
+def test_the_collector_comes_back_as_it_was() -> None:
+    import gc
+
+    from callback.bulk import collector_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("an import that fails")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # paused by someone else: left paused
+    finally:
+        gc.enable()
