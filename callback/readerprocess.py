@@ -3,7 +3,7 @@
 On a two-core machine an import is two jobs: turning text into facts (CSV parsing, phones,
 dates, fingerprints) and writing them (SQLite B-trees). In one process they add up; here child
 processes read the file and send normalised chunks back, so the two overlap. The reading is the
-larger job (about 9.5 s of CPU for a million rows against the writing's 5.7 s), so a large CSV
+larger job (about 8 s of CPU for a million rows against the writing's 6 s), so a large CSV
 file is cut into segments of about a megabyte at line ends and two children take every other
 segment: three processes share the two cores and none waits for long. A file that cannot be
 cut (a workbook, UTF-16) has one child.
