@@ -108,13 +108,9 @@ def import_file(
     now = now or utcnow()
     started = time.perf_counter()
     spare = spawn(_readers_before_opening(Path(path), options))
+    source: Source | None = None
     try:
         source = open_source(path, options.encoding, options.sheet)
-    except BaseException:
-        for child in spare:
-            stop(child)
-        raise
-    try:
         layout, first = find_header(source, options.mapping)
         if on_start is not None:
             on_start(source, layout)
@@ -152,8 +148,9 @@ def import_file(
             )
         return _write(engine, source, layout, settings, options, now, chunks, started, progress)
     finally:
-        source.close()
-        for child in spare:  # started for a file that turned out to want fewer
+        if source is not None:
+            source.close()
+        for child in spare:  # started for a file that turned out to want fewer, or none
             stop(child)
 
 

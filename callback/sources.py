@@ -450,7 +450,7 @@ def record_boundaries(path: Path, step: int, longest: int) -> list[int] | None:
     no quoted field is open, unless a quote stood inside an unquoted field (which CsvSegment
     notices). Returns None when no such place is found within ``longest`` bytes of the last cut.
     The last offset is the file's size. Only for encodings in which the bytes of a line feed and
-    a quote are never part of another character (UTF-8 and GB18030, not UTF-16).
+    a quote are never part of another character (UTF-8, GB18030 and GBK, not UTF-16).
     """
     cuts: list[int] = []
     odd = 0  # the parity of the quotes before ``offset + at``
