@@ -166,3 +166,24 @@ def test_python_dash_m_runs_the_cli() -> None:
         [sys.executable, "-m", "callback", "--version"], capture_output=True, text=True
     )
     assert result.returncode == 0 and "callback, version" in result.stdout
+
+
+def test_the_import_progress_bar_never_counts_bytes_twice() -> None:
+    """A file read again in one piece (after a misleading quote) starts from byte 0: the bar
+    waits until the new read passes where the first had got to, and ends at the file's size."""
+    from callback.cli.cases import _Progress
+
+    class Bar:
+        def __init__(self) -> None:
+            self.total = 0
+            self.label = ""
+
+        def update(self, steps: int, current_item: object = None) -> None:
+            assert steps >= 0
+            self.total += steps
+
+    progress = _Progress("cases.csv")
+    progress.bar = bar = Bar()
+    for position in (100, 400, 50, 300, 450, 1_000):  # read in segments, then again whole
+        progress.update(position, rows=position // 10)
+    assert bar.total == 1_000

@@ -305,7 +305,8 @@ class _Progress:
         rate = rows / max(time.monotonic() - self.started, 1e-6)
         self.bar.update(max(position - self.done, 0), current_item=rows)
         self.bar.label = f"{self.label} {rate:,.0f} rows/s"
-        self.done = position
+        # A file read again in one piece (a misleading quote) starts over: the bar waits.
+        self.done = max(self.done, position)
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
