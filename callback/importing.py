@@ -36,6 +36,7 @@ from callback.sources import (
     Mapping,
     SegmentMisaligned,
     Source,
+    is_workbook,
     open_source,
     record_boundaries,
 )
@@ -160,8 +161,7 @@ def _readers_before_opening(path: Path, options: ImportOptions) -> int:
         size = path.stat().st_size
     except OSError:
         return 0  # open_source says what is wrong
-    workbook = path.suffix.lower() in (".xlsx", ".xlsm")
-    return readers(size, "xlsx" if workbook else "csv", None, options.processes)
+    return readers(size, "xlsx" if is_workbook(path) else "csv", None, options.processes)
 
 
 def _cuts(source: Source, step: int) -> list[int] | None:

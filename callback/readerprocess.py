@@ -99,7 +99,7 @@ def readers(size: int, format: str, encoding: str | None, processes: int | None)
         if size < PARALLEL_MIN_BYTES or (os.cpu_count() or 1) < 2:
             return 0
         processes = 3
-    if processes >= 3 and not (format == "csv" and (encoding is None or _segmented(encoding))):
+    if processes >= 3 and not (format == "csv" and (encoding is None or _cut_at_lines(encoding))):
         processes = 2
     return max(0, min(processes, 3) - 1)
 
@@ -110,8 +110,8 @@ def spawn(count: int) -> list[subprocess.Popen[bytes]]:
     return [_spawn() for _ in range(count)]
 
 
-def _segmented(encoding: str | None) -> bool:
-    return encoding is not None and codecs.lookup(encoding).name in SEGMENTED
+def _cut_at_lines(encoding: str) -> bool:
+    return codecs.lookup(encoding).name in SEGMENTED
 
 
 def chunks_from_child(
@@ -182,13 +182,10 @@ def _spawn() -> subprocess.Popen[bytes]:
 
 
 def _send(child: subprocess.Popen[bytes], job: ReadJob) -> None:
+    """Give a child its job (the callers stop the child if this fails)."""
     assert child.stdin is not None
-    try:
-        pickle.dump(job, child.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        child.stdin.close()
-    except BaseException:
-        stop(child)
-        raise
+    pickle.dump(job, child.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+    child.stdin.close()
 
 
 def _widen(pipe: IO[bytes]) -> None:

@@ -302,6 +302,11 @@ class Source:
         pass
 
 
+def is_workbook(path: Path) -> bool:
+    """Whether open_source reads ``path`` as an XLSX workbook (by its name)."""
+    return path.suffix.lower() in (".xlsx", ".xlsm")
+
+
 def open_source(
     path: str | Path, encoding: str | None = None, sheet: str | None = None, checksum: bool = True
 ) -> Source:
@@ -310,7 +315,7 @@ def open_source(
     if not path.is_file():
         raise ImportFileError(str(path), "file not found")
     suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
+    if is_workbook(path):
         return XlsxSource(path, sheet, checksum)
     if suffix == ".xls":
         raise ImportFileError(
@@ -346,16 +351,9 @@ class CsvSource(Source):
         try:
             return list(islice(self._reader, size))
         except UnicodeDecodeError as exc:
-            line = _first_undecodable_line(self.path, self.encoding or "utf-8")
-            raise ImportFileError(
-                self.name,
-                f"line {line}: bytes that are not {self.encoding} ({exc.reason}); the file "
-                "mixes encodings or is in another one: pass --encoding",
-            ) from None
+            raise _undecodable(self.path, self.encoding or "utf-8", exc) from None
         except csv.Error as exc:
-            raise ImportFileError(
-                self.name, f"near line {self._reader.line_num}: broken CSV: {exc}"
-            ) from None
+            raise _broken(self.name, self._reader.line_num, exc) from None
 
     @property
     def position(self) -> int:
@@ -400,12 +398,7 @@ class CsvSegment(Source):
         try:
             text = data.decode(encoding)
         except UnicodeDecodeError as exc:
-            line = _first_undecodable_line(path, self.encoding)
-            raise ImportFileError(
-                self.name,
-                f"line {line}: bytes that are not {self.encoding} ({exc.reason}); the file "
-                "mixes encodings or is in another one: pass --encoding",
-            ) from None
+            raise _undecodable(path, self.encoding, exc) from None
         if not text.endswith(("\n", "\r")):  # the file's last line may lack its line end
             text += "\n"
         self._reader = csv.reader(
@@ -420,7 +413,7 @@ class CsvSegment(Source):
             block = list(islice(self._reader, size))
         except csv.Error as exc:
             line = _lines_before(self.path, self.start) + self._reader.line_num
-            raise ImportFileError(self.name, f"near line {line}: broken CSV: {exc}") from None
+            raise _broken(self.name, line, exc) from None
         if block and block[-1] == [_SENTINEL]:
             block.pop()
             self._ended = True
@@ -584,6 +577,19 @@ class XlsxSource(Source):
 
     def close(self) -> None:
         self._book.close()
+
+
+def _undecodable(path: Path, encoding: str, exc: UnicodeDecodeError) -> ImportFileError:
+    """The error for bytes that are not in the file's encoding, naming their line."""
+    return ImportFileError(
+        str(path),
+        f"line {_first_undecodable_line(path, encoding)}: bytes that are not {encoding} "
+        f"({exc.reason}); the file mixes encodings or is in another one: pass --encoding",
+    )
+
+
+def _broken(name: str, line: int, exc: csv.Error) -> ImportFileError:
+    return ImportFileError(name, f"near line {line}: broken CSV: {exc}")
 
 
 def _first_undecodable_line(path: Path, encoding: str) -> int:
