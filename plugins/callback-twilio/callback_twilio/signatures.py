@@ -17,6 +17,7 @@ while a key is rotated, and the account's auth token need not be on the web serv
 
 from __future__ import annotations
 
+import base64
 import hmac
 from collections.abc import Mapping
 from typing import Any
@@ -24,6 +25,7 @@ from urllib.parse import urlparse, urlsplit
 
 from twilio.request_validator import (
     HMAC_SHA1,
+    HMAC_SHA256,
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
     RequestValidator,
@@ -41,6 +43,7 @@ __all__ = [
     "SIGNATURE_SETTINGS_HEADER",
     "SignatureCheck",
     "public_url",
+    "sign",
     "verify_request",
 ]
 
@@ -52,16 +55,16 @@ class SignatureCheck:
     Twilio signs the URL sometimes with its default port (``:443``) and sometimes without, so
     the official ``RequestValidator.validate`` accepts either, and computes both signatures
     every time (and parses the query for a JSON body's hash, which a form webhook never has).
-    This asks the library for the signature of the URL without the port first and for the
-    other only when that one does not match: the same verdict (the tests compare the two),
-    the library's own signing, half the work on every genuine request.
+    This signs the URL without the port first (the library's ``remove_port`` and
+    ``add_port`` make both forms) and the other only when that one does not match: the same
+    verdict (the tests compare the two), half the work on every genuine request.
     """
 
     def __init__(
         self, auth_token: str | None, shared_keys: Mapping[str, str] | None = None
     ) -> None:
-        self._token = RequestValidator(auth_token) if auth_token else None
-        self._keys = {key: RequestValidator(secret) for key, secret in (shared_keys or {}).items()}
+        self._token = auth_token.encode() if auth_token else None
+        self._keys = {key: secret.encode() for key, secret in (shared_keys or {}).items()}
 
     def __call__(self, *request: Any) -> bool:
         """True when Twilio signed the request: ``refusal``'s arguments, nothing to refuse."""
@@ -80,8 +83,8 @@ class SignatureCheck:
         algorithm = HMAC_SHA1
         if settings:
             key = _setting(settings, "key")
-            validator = self._keys.get(key or "")
-            if validator is None:
+            secret = self._keys.get(key or "")
+            if secret is None:
                 return (
                     f"the request is signed with the shared key {key or '(none named)'}, "
                     "which [dialers.twilio] webhook_keys does not hold"
@@ -93,19 +96,50 @@ class SignatureCheck:
                 "not hold: a Webhook Rule must sign our URLs with a key of webhook_keys"
             )
         else:
-            validator = self._token
+            secret = self._token
         # A signature is base64: anything else is refused before any work.
         if not signature.isascii():
             return MISMATCH
         parsed = urlparse(url)
         try:
             for variant in (remove_port, add_port):
-                computed = validator.compute_signature(variant(parsed), params, algorithm)
+                computed = sign(secret, variant(parsed), params, algorithm)
                 if hmac.compare_digest(computed, signature):
                     return None
         except ValueError:  # an algorithm the library does not know
             return f"the request is signed with {algorithm}, which this server cannot check"
         return MISMATCH
+
+
+#: hashlib's names of the algorithms Twilio signs with; others are left to the library.
+_DIGESTS = {HMAC_SHA1: "sha1", HMAC_SHA256: "sha256"}
+
+
+def sign(
+    secret: bytes, url: str, params: Mapping[str, Any], algorithm: str | None = HMAC_SHA1
+) -> str:
+    """Twilio's signature of ``url`` and ``params`` with ``secret``, as
+    ``RequestValidator.compute_signature`` makes it (a test holds the two equal).
+
+    The text signed is the URL, then each parameter's name and value, names sorted, and the
+    values of a repeated name sorted without repeats. The library adds the strings one at a
+    time: 8 µs for Twilio's fifteen fields, against 3 µs joined. An algorithm other than
+    Twilio's two goes to the library, which raises ValueError for one it does not know either.
+    """
+    algorithm = algorithm or HMAC_SHA1
+    digest = _DIGESTS.get(algorithm.upper())
+    if digest is None:
+        return str(RequestValidator(secret.decode()).compute_signature(url, params, algorithm))
+    # Flask's MultiDict and our Form answer getall, Django's QueryDict getlist.
+    every = getattr(params, "getall", None) or getattr(params, "getlist", None)
+    parts = [url]
+    for name in sorted(params):
+        values = every(name) if every is not None else [params[name]]
+        if len(values) == 1:
+            parts.append(name + values[0])
+        else:
+            parts.extend(name + value for value in sorted(set(values)))
+    return base64.b64encode(hmac.digest(secret, "".join(parts).encode(), digest)).decode()
 
 
 def _setting(header: str, name: str) -> str | None:

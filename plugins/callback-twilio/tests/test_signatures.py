@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from callback.web.forms import Form
+from callback_twilio import signatures
 from callback_twilio.signatures import (
     SIGNATURE_HEADER,
     SignatureCheck,
@@ -156,15 +157,15 @@ def test_repeated_fields_are_signed_as_the_official_validator_signs_them() -> No
 
 def test_a_genuine_request_costs_one_signature(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    compute = RequestValidator.compute_signature
+    real = signatures.sign
     plain = sign(URL, PARAMS, TOKEN)
     with_port = sign(URL.replace(".cn/", ".cn:443/"), PARAMS, TOKEN)
 
-    def counting(self: RequestValidator, uri: str, params: Any, algorithm: Any = None) -> str:
+    def counting(secret: bytes, uri: str, params: Any, algorithm: Any = None) -> str:
         calls.append(uri)
-        return compute(self, uri, params, algorithm)
+        return real(secret, uri, params, algorithm)
 
-    monkeypatch.setattr(RequestValidator, "compute_signature", counting)
+    monkeypatch.setattr(signatures, "sign", counting)
     check = SignatureCheck(TOKEN)
     assert check(URL, PARAMS, plain)
     assert calls == [URL]
@@ -172,6 +173,45 @@ def test_a_genuine_request_costs_one_signature(monkeypatch: pytest.MonkeyPatch) 
     calls.clear()
     assert check(URL, PARAMS, with_port)
     assert calls == [URL, URL.replace(".cn/", ".cn:443/")]
+
+
+class _DjangoLike(dict[str, str]):
+    """A mapping that answers getlist only, as Django's QueryDict does."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        super().__init__(pairs)
+        self._pairs = pairs
+
+    def getlist(self, name: str) -> list[str]:
+        return [value for key, value in self._pairs if key == name]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pairs=st.lists(
+        st.tuples(
+            st.sampled_from(["CallSid", "Digits", "SpeechResult", "a", "B", "签"]),
+            st.text(max_size=5),
+        ),
+        max_size=8,
+    ),  # fmt: skip
+    kind=st.sampled_from(["form", "dict", "getlist"]),
+    algorithm=st.sampled_from(["HMAC_SHA1", "HMAC_SHA256", "hmac_sha256", None]),
+    secret=st.text(min_size=1, max_size=8),
+)
+def test_signing_is_the_official_libraries_signing(
+    pairs: list[tuple[str, str]], kind: str, algorithm: str | None, secret: str
+) -> None:
+    params: Mapping[str, str] = {
+        "form": Form, "dict": lambda p: dict(p), "getlist": _DjangoLike
+    }[kind](pairs)  # fmt: skip
+    official = RequestValidator(secret).compute_signature(URL, params, algorithm)
+    assert signatures.sign(secret.encode(), URL, params, algorithm) == official
+
+
+def test_an_algorithm_twilio_does_not_have_is_left_to_the_library() -> None:
+    with pytest.raises(ValueError, match="HMAC_MD5"):
+        signatures.sign(b"secret", URL, PARAMS, "HMAC_MD5")
 
 
 # -- shared keys (Webhook Rules) -----------------------------------------------------------------
