@@ -36,11 +36,14 @@ REPO = Path(__file__).resolve().parent.parent
 class AppClient:
     """The app in-process (httpx's ASGI transport), called synchronously like a test client."""
 
-    def __init__(self, app: Starlette, base_url: str = "http://127.0.0.1:8000") -> None:
+    def __init__(
+        self, app: Starlette, base_url: str = "http://127.0.0.1:8000", root_path: str = ""
+    ) -> None:
         self.app = app
         self._stack = ExitStack()
         self.portal = self._stack.enter_context(anyio.from_thread.start_blocking_portal())
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+        transport = httpx.ASGITransport(app=app, root_path=root_path)
+        self.client = httpx.AsyncClient(transport=transport, base_url=base_url)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.portal.call(functools.partial(self.client.request, method, path, **kwargs))
@@ -57,8 +60,9 @@ class AppClient:
 
 
 @contextmanager
-def client_for(app: Starlette) -> Iterator[AppClient]:
-    client = AppClient(app)
+def client_for(app: Starlette, root_path: str = "") -> Iterator[AppClient]:
+    """``app`` in-process; ``root_path`` as uvicorn's --root-path sets it in the scope."""
+    client = AppClient(app, root_path=root_path)
     try:
         yield client
     finally:

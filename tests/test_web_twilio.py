@@ -46,6 +46,7 @@ from callback.claims import Scope, claim_next  # noqa: E402
 from callback.config import Settings  # noqa: E402
 from callback.models import CallAttempt, QueueItem, Response, SurveySession  # noqa: E402
 from callback.web import create_app  # noqa: E402
+from callback.web.asgi import Webhook  # noqa: E402
 
 #: 本人, yes it is my case, went once, satisfied, no suggestion, policy explained, may recontact.
 SATISFIED = ["1", "1", "1", "2", "2", "1", "1"]
@@ -311,6 +312,45 @@ def test_behind_a_proxy_the_public_base_url_decides(database_url: str, engine: E
         response = stripped(c)
     assert response.status_code == 200
     assert parse_twiml(response.text).gather["action"].startswith(f"{public}/twilio/gather/")
+
+
+def _count_routed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths of the webhook requests that Starlette's router delivers from now on."""
+    routed: list[str] = []
+    through_router = Webhook.__call__
+
+    async def counted(self: Webhook, scope: Any, receive: Any, send: Any) -> None:
+        routed.append(scope["path"])
+        await through_router(self, scope, receive, send)
+
+    monkeypatch.setattr(Webhook, "__call__", counted)
+    return routed
+
+
+def test_under_a_root_path_the_webhooks_answer_through_starlette_s_router(
+    database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn --root-path /callback: requests reach the webhooks through the router, which
+    strips the prefix, and a whole survey runs as when WebApp answers them first."""
+    routed = _count_routed(monkeypatch)
+    public = "https://gw.example.gov.cn/callback"
+    attempt = dial(engine, world(engine))
+    app = create_app(twilio_settings(database_url, public), engine=engine, clock=lambda: NOW)
+    with client_for(app, root_path="/callback") as client:
+        run_call(in_process(client), phone_for(attempt, public), SATISFIED)
+    assert len(routed) == len(SATISFIED) + 5
+    assert routed[0] == f"/callback/twilio/status/{attempt}"
+    assert_satisfied_interview(engine, attempt)
+
+
+def test_without_a_root_path_the_router_never_sees_a_webhook(
+    twilio: Twilio, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    routed = _count_routed(monkeypatch)
+    attempt = dial(engine, world(engine))
+    run_call(twilio, phone_for(attempt), SATISFIED)
+    assert routed == []
+    assert_satisfied_interview(engine, attempt)
 
 
 def test_a_webhook_rule_s_shared_key_signs_without_the_auth_token(

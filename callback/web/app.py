@@ -1,4 +1,5 @@
-"""The ASGI app: Twilio's voice webhooks, ``/health`` and ``/openapi.json`` (Starlette).
+"""The ASGI app: Twilio's voice webhooks, ``/health`` and ``/openapi.json`` (Starlette; the
+webhooks are bare ASGI endpoints it answers first, see ``callback.web.asgi``).
 
 Each webhook is a short synchronous piece of database work (one session read, one write)
 wrapped in an async endpoint. Where that work runs is ``Database``'s choice, measured in
@@ -18,7 +19,6 @@ import anyio.to_thread
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -30,7 +30,7 @@ from callback.config import Settings
 from callback.db import create_engine, is_sqlite
 from callback.errors import CallbackError, PluginError
 from callback.models import utcnow
-from callback.web import forms
+from callback.web.asgi import TWIML_TYPE, Incoming, Reply, WebApp, Webhook
 from callback.web.ivr import KeyedSessions
 from callback.web.openapi import JSON, TEXT, TWIML, Field, Operation, document
 from callback.web.settings import WebSettings
@@ -44,9 +44,6 @@ T = TypeVar("T")
 #: A webhook that waits longer than Twilio's 15 s timeout for SQLite's write lock is answered
 #: by nobody; give up sooner (and apologise to the caller) rather than stall the event loop.
 WEB_SQLITE_BUSY_TIMEOUT_MS = 5_000
-SIGNATURE_HEADER = "X-Twilio-Signature"
-#: Present when a Webhook Rule signed the request with a shared key: which, and how.
-SIGNATURE_SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 #: Where the app's database work runs: "inline" on the event loop, or "threads".
 DB_MODES = ("inline", "threads")
 
@@ -161,7 +158,7 @@ def create_app(
     engine: Engine | None = None,
     db_mode: str | None = None,
     clock: Callable[[], datetime] = utcnow,
-) -> Starlette:
+) -> WebApp:
     """Build the app for ``settings``.
 
     ``engine`` defaults to one made from ``settings.database_url`` (disposed at shutdown);
@@ -182,34 +179,34 @@ def create_app(
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(openapi)
 
-    async def twilio_voice(request: Request) -> Response:
-        attempt_id, hooks, form = await _verified(request, services, "CallSid")
-        query = request.query_params
-        return await _twiml(db.run(hooks.voice, attempt_id, form, query), hooks, attempt_id)
+    async def twilio_voice(hooks: TwilioWebhooks, request: Incoming) -> Reply:
+        work = db.run(hooks.voice, request.attempt_id, request.form, request.query())
+        return await _twiml(work, hooks, request.attempt_id)
 
-    async def twilio_gather(request: Request) -> Response:
-        attempt_id, hooks, form = await _verified(request, services, "CallSid")
-        at = request.query_params.get("at")
-        return await _twiml(db.run(hooks.gather, attempt_id, at, form), hooks, attempt_id)
+    async def twilio_gather(hooks: TwilioWebhooks, request: Incoming) -> Reply:
+        at = request.query().get("at")
+        work = db.run(hooks.gather, request.attempt_id, at, request.form)
+        return await _twiml(work, hooks, request.attempt_id)
 
-    async def twilio_status(request: Request) -> Response:
-        attempt_id, hooks, form = await _verified(request, services, "CallSid", "CallStatus")
-        query = request.query_params
-        hang_up = await db.run(hooks.callback, "status", attempt_id, form, query)
-        return _no_content(hang_up)
+    async def twilio_status(hooks: TwilioWebhooks, request: Incoming) -> Reply:
+        work = (hooks.callback, "status", request.attempt_id, request.form, request.query())
+        return Reply(204, then=await db.run(*work))
 
-    async def twilio_amd(request: Request) -> Response:
-        attempt_id, hooks, form = await _verified(request, services, "CallSid", "AnsweredBy")
-        hang_up = await db.run(hooks.callback, "amd", attempt_id, form)
-        return _no_content(hang_up)
+    async def twilio_amd(hooks: TwilioWebhooks, request: Incoming) -> Reply:
+        work = (hooks.callback, "amd", request.attempt_id, request.form)
+        return Reply(204, then=await db.run(*work))
 
-    endpoints = {
+    webhooks = {
+        "voice": Webhook(services.twilio, twilio_voice, ("CallSid",)),
+        "gather": Webhook(services.twilio, twilio_gather, ("CallSid",)),
+        "status": Webhook(services.twilio, twilio_status, ("CallSid", "CallStatus")),
+        "amd": Webhook(services.twilio, twilio_amd, ("CallSid", "AnsweredBy")),
+    }
+    # Starlette calls a function with a Request, and a Webhook (an ASGI app) with the scope.
+    endpoints: dict[str, Callable[..., Any]] = {
         "health": health,
         "openapi": openapi_json,
-        "twilio_voice": twilio_voice,
-        "twilio_gather": twilio_gather,
-        "twilio_status": twilio_status,
-        "twilio_amd": twilio_amd,
+        **{f"twilio_{kind}": webhook for kind, webhook in webhooks.items()},
     }
     routes = [
         Route(op.path, endpoints[name], methods=[op.method.upper()])
@@ -223,15 +220,10 @@ def create_app(
         if owned:
             engine.dispose()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = WebApp(webhooks=webhooks, routes=routes, lifespan=lifespan)
     app.state.services = services
     app.state.operations = list(operations.values())
     return app
-
-
-def _no_content(then: Callable[[], None] | None) -> Response:
-    """204 for a callback; ``then`` (a hang-up) runs on a worker thread once it is sent."""
-    return Response(status_code=204, background=BackgroundTask(then) if then else None)
 
 
 def default_db_mode(engine: Engine) -> str:
@@ -245,26 +237,7 @@ def _pool_size(engine: Engine) -> int:
     return int(size()) if callable(size) else 5
 
 
-async def _verified(
-    request: Request, services: Services, *required: str
-) -> tuple[int, TwilioWebhooks, forms.Form]:
-    """Parse and authenticate a webhook: 400 for a bad path or form, 403 for the signature."""
-    attempt_id = forms.attempt_id(request)
-    hooks = services.twilio()
-    form = await forms.read_form(request)
-    headers = request.headers
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    refusal = hooks.refusal(
-        request.scope["path"], query, form, headers.get(SIGNATURE_HEADER),
-        headers.get(SIGNATURE_SETTINGS_HEADER),
-    )  # fmt: skip
-    if refusal is not None:
-        raise HTTPException(403, refusal)
-    forms.require(form, *required)
-    return attempt_id, hooks, form
-
-
-async def _twiml(work: Awaitable[str], hooks: TwilioWebhooks, attempt_id: int) -> Response:
+async def _twiml(work: Awaitable[str], hooks: TwilioWebhooks, attempt_id: int) -> Reply:
     """TwiML from ``work``; if it fails, an apology that ends the call, never a 500.
 
     Twilio answers a 500 with an English error message to a caller expecting Mandarin; the
@@ -275,7 +248,7 @@ async def _twiml(work: Awaitable[str], hooks: TwilioWebhooks, attempt_id: int) -
     except Exception:
         log.exception("attempt %s: the webhook failed; the caller hears an apology", attempt_id)
         body = hooks.apology
-    return Response(body, media_type=TWIML)
+    return Reply(200, body.encode(), TWIML_TYPE)
 
 
 def _operations() -> dict[str, Operation]:
