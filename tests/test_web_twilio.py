@@ -45,7 +45,7 @@ from callback.attempts import attempt_placed, begin_attempt  # noqa: E402
 from callback.claims import Scope, claim_next  # noqa: E402
 from callback.config import Settings  # noqa: E402
 from callback.models import CallAttempt, QueueItem, Response, SurveySession  # noqa: E402
-from callback.web import create_app  # noqa: E402
+from callback.web import create_app, ivr  # noqa: E402
 from callback.web.asgi import Webhook  # noqa: E402
 
 #: 本人, yes it is my case, went once, satisfied, no suggestion, policy explained, may recontact.
@@ -596,6 +596,62 @@ def test_a_broken_dialer_at_hang_up_is_logged_masked_not_a_500(
         twilio.callback(phone.amd("machine_start"))
     assert "was not hung up" in caplog.text and "RuntimeError" in caplog.text
     assert A not in caplog.text and A[3:] not in caplog.text
+
+
+# -- the gather's connection ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("mode", "checkouts"), [("inline", 1), ("threads", 4)])
+def test_inline_gathers_keep_one_connection_and_give_it_back_at_shutdown(
+    database_url: str, engine: Engine, mode: str, checkouts: int
+) -> None:
+    """Inline, every gather runs on the event loop's thread and keeps its connection; on
+    threads each takes one from the pool. Either way none is left out once the app stops."""
+    attempt = dial(engine, world(engine))
+    app = create_app(twilio_settings(database_url), engine=engine, db_mode=mode,
+                     clock=lambda: NOW)  # fmt: skip
+    taken: list[object] = []
+
+    def count(*_: object) -> None:
+        taken.append(_)
+
+    phone = phone_for(attempt)
+    with served(app) as base:
+        page = parse_twiml(phone.voice().send_to(base)[1])
+        sa.event.listen(engine, "checkout", count)
+        try:
+            for key in SATISFIED[:4]:
+                status, body = phone.gather(page.next_url(key), digits=key).send_to(base)
+                assert status == 200
+                page = parse_twiml(body)
+        finally:
+            sa.event.remove(engine, "checkout", count)
+    assert len(taken) == checkouts
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    _, session = state(engine, attempt)
+    assert '"satisfaction"' in session.state
+
+
+def test_a_gather_that_fails_leaves_the_kept_connection_usable(
+    twilio: Twilio, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempt = dial(engine, world(engine))
+    phone = phone_for(attempt)
+    first = twilio.page(phone.voice())
+    real = ivr.answer
+
+    def broken_once(*args: Any) -> Any:
+        monkeypatch.setattr(ivr, "answer", real)
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(ivr, "answer", broken_once)
+    apology = twilio.page(phone.gather(first.next_url("1"), digits="1"))
+    assert apology.hangup and "对不起" in apology.says[0]
+    _, session = state(engine, attempt)
+    assert '"answers":[]' in session.state  # rolled back, nothing half-written
+    # The caller's next call resumes; here the same request, retried, is applied once.
+    page = twilio.page(phone.gather(first.next_url("1"), digits="1"))
+    assert page.gather is not None and page.gather["action"].endswith("at=case.0")
 
 
 # -- malformed requests ------------------------------------------------------------------------

@@ -88,7 +88,10 @@ class Services:
         self.db = db
         self.clock = clock
         self.handler = CallHandler(engine, actor="ivr", clock=clock)
-        self.sessions = KeyedSessions(engine, clock, checks=self.handler.checks)
+        # Inline, every reply runs on the event loop's thread: it may keep its connection.
+        self.sessions = KeyedSessions(
+            engine, clock, checks=self.handler.checks, hold=db.mode == "inline"
+        )
         self._twilio: TwilioWebhooks | None = None
         self._head: str | None = None
 
@@ -217,6 +220,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services.warm_up()
         yield
+        services.sessions.close()
         if owned:
             engine.dispose()
 

@@ -17,6 +17,7 @@ hot path; ``callback.calls.CallHandler`` keeps the events and the agent-facing C
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,8 +91,14 @@ class _GatherSQL:
     read locks the session row (FOR UPDATE), so two deliveries of one request take turns.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, hold: bool = False) -> None:
         self.engine = engine
+        #: Keep one pooled connection between transactions rather than check one out each
+        #: time (~15 µs a request), for the thread that runs them all (the event loop's).
+        #: Another thread, should one ever call, gets a connection of its own from the pool.
+        self.hold = hold
+        self._held: Any = None
+        self._holder: int | None = None
         dialect = engine.dialect
         self.sqlite = dialect.name == "sqlite"
         self.read = self._compile(_SESSION)
@@ -110,7 +117,13 @@ class _GatherSQL:
     @contextmanager
     def transaction(self) -> Iterator[Run]:
         """Yield ``run(statement, params)`` inside one write transaction; commit at the end."""
-        connection = self.engine.raw_connection()
+        keep = False
+        if self.hold and self._holder in (None, threading.get_ident()):
+            self._holder = threading.get_ident()
+            connection, self._held = self._held or self.engine.raw_connection(), None
+            hold = True
+        else:
+            connection, hold = self.engine.raw_connection(), False
         try:
             cursor = connection.cursor()
             if self.sqlite:
@@ -130,6 +143,7 @@ class _GatherSQL:
                         cursor.execute("ROLLBACK")
                     else:
                         connection.rollback()
+                    keep = hold
                 except Exception:
                     # A connection that cannot even roll back is broken: never reuse it.
                     connection.invalidate()
@@ -139,8 +153,18 @@ class _GatherSQL:
             else:
                 connection.commit()
             cursor.close()
+            keep = hold
         finally:
-            connection.close()  # back to the pool
+            if keep:
+                self._held = connection
+            else:
+                connection.close()  # back to the pool
+
+    def close(self) -> None:
+        """Return the connection held between transactions to the pool."""
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
 
 
 @dataclass(frozen=True)
@@ -170,13 +194,19 @@ class KeyedSessions:
         engine: Engine,
         clock: Callable[[], datetime] = utcnow,
         checks: MachineChecks | None = None,
+        hold: bool = False,
     ) -> None:
+        """``hold``: keep a connection between replies (they all run on one thread)."""
         self.engine = engine
         self.clock = clock
-        self._sql = _GatherSQL(engine)
+        self._sql = _GatherSQL(engine, hold=hold)
         #: Hotline checks by machine are observed, never surveyed (their events conclude them).
         #: Pass the CallHandler's, so that the app asks once per attempt, not once per user.
         self.checks = checks if checks is not None else MachineChecks(engine, "ivr")
+
+    def close(self) -> None:
+        """Give back the connection the replies kept (at the app's shutdown)."""
+        self._sql.close()
 
     def begin(self, attempt_id: int) -> Step:
         """The first turn of the attempt's session (opening it once; a retry gets the same)."""
