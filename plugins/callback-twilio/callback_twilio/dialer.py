@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from callback.dialing import (
     ANSWERED_BY_UNKNOWN,
@@ -286,7 +286,7 @@ class TwilioDialer(Dialer):
         """
         url = self.config.webhook_url("gather", attempt_id)
         if at:
-            url += "?" + urlencode({"at": at})
+            url += "?at=" + quote_plus(at)  # as urlencode({"at": at}) writes it
         return self.turns(turn, url)
 
     @property

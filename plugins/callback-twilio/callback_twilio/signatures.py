@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import base64
 import hmac
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse, urlsplit
 
@@ -100,15 +102,38 @@ class SignatureCheck:
         # A signature is base64: anything else is refused before any work.
         if not signature.isascii():
             return MISMATCH
-        parsed = urlparse(url)
         try:
-            for variant in (remove_port, add_port):
-                computed = sign(secret, variant(parsed), params, algorithm)
+            for form in url_forms(url):
+                computed = sign(secret, form, params, algorithm)
                 if hmac.compare_digest(computed, signature):
                     return None
         except ValueError:  # an algorithm the library does not know
             return f"the request is signed with {algorithm}, which this server cannot check"
         return MISMATCH
+
+
+#: A URL that urlparse and geturl give back unchanged: a lower-case scheme, a host without a
+#: port, a path and a non-empty query of characters they never touch.
+_PLAIN_URL = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?:/[A-Za-z0-9._~/-]*)?(?:\?[A-Za-z0-9._~=&%+-]+)?"
+)
+
+
+def url_forms(url: str) -> Iterator[str]:
+    """The URL as Twilio may have signed it: without the default port, then with it.
+
+    Both are the library's ``remove_port`` and ``add_port`` of ``urlparse(url)`` (a test holds
+    them equal). The first is ``url`` itself when it has no port and nothing ``urlparse``
+    would change, as every URL we give Twilio has: parsing it only to rebuild the same text
+    was a twentieth of a gather. The second is made only when the first does not match.
+    """
+    parsed = None
+    if _PLAIN_URL.fullmatch(url):
+        yield url
+    else:
+        parsed = urlparse(url)
+        yield remove_port(parsed)
+    yield add_port(parsed or urlparse(url))
 
 
 #: hashlib's names of the algorithms Twilio signs with; others are left to the library.
@@ -171,10 +196,14 @@ def public_url(public_base_url: str, path: str, query: str = "") -> str:
     ``/twilio/gather/7``); when the public base URL has a path prefix (the proxy mounts us
     under ``/callback``), it is kept. ``query`` is the raw query string, without ``?``.
     """
-    base = urlsplit(public_base_url.rstrip("/"))
+    base = _split(public_base_url.rstrip("/"))
     prefix = base.path.rstrip("/")
     if prefix and (path == prefix or path.startswith(prefix + "/")):
         # The proxy forwarded the prefix unchanged; do not double it.
         prefix = ""
     url = f"{base.scheme}://{base.netloc}{prefix}{path if path.startswith('/') else '/' + path}"
     return f"{url}?{query}" if query else url
+
+
+#: The public base URL, split once: it is the same for every request.
+_split = lru_cache(maxsize=16)(urlsplit)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator, add_port, remove_port
 
 from callback.web.forms import Form
 from callback_twilio import signatures
@@ -173,6 +174,26 @@ def test_a_genuine_request_costs_one_signature(monkeypatch: pytest.MonkeyPatch) 
     calls.clear()
     assert check(URL, PARAMS, with_port)
     assert calls == [URL, URL.replace(".cn/", ".cn:443/")]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    base=st.sampled_from([*BASES, "HTTPS://callback.example.gov.cn", "https://Gw.Example.cn",
+                          "https://gw.example.cn:443", "https://[::1]:8443", " https://a.b"]),
+    rest=st.lists(st.sampled_from(["/", "twilio", "gather", "7", "?", "at=", "trips.0", "&",
+                                   "%2B", "+", "#", ";", " ", "\t", "签", ":", "//", "."]),
+                  max_size=8).map("".join),
+)  # fmt: skip
+def test_the_url_forms_are_the_libraries_without_and_with_the_port(base: str, rest: str) -> None:
+    url = base + rest
+    parsed = urlparse(url)
+    try:
+        expected = [remove_port(parsed), add_port(parsed)]
+    except ValueError:  # a port urlparse cannot read: the library fails the same way
+        with pytest.raises(ValueError):
+            list(signatures.url_forms(url))
+        return
+    assert list(signatures.url_forms(url)) == expected
 
 
 class _DjangoLike(dict[str, str]):
