@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,6 +39,7 @@ from callback.models import (
     Campaign,
     SessionStatus,
     SurveySession,
+    sqlite_timestamp,
     table,
     utcnow,
 )
@@ -76,8 +78,8 @@ _SAVE = (
 _ATTEMPT_STATE = sa.select(attempts_t.c.state).where(attempts_t.c.id == sa.bindparam("attempt_id"))
 
 
-#: SQL text, and the order of its parameters for positional drivers (None: by name).
-Prepared = tuple[str, tuple[str, ...] | None]
+#: SQL text, and what puts its parameters in order for a positional driver (None: by name).
+Prepared = tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]] | None]
 Run = Callable[[Prepared, dict[str, Any]], Any]
 
 
@@ -103,16 +105,23 @@ class _GatherSQL:
         self.sqlite = dialect.name == "sqlite"
         self.read = self._compile(_SESSION)
         self.save = self._compile(_SAVE)
-        updated_at = sessions_t.c.updated_at.type
-        process = updated_at.dialect_impl(dialect).bind_processor(dialect)
-        #: A datetime as the driver must receive it (SQLite stores text).
-        self.when: Callable[[datetime], Any] = process or (lambda value: value)
+        #: A datetime as the driver must receive it, as the column's type binds it. SQLite
+        #: stores text: sqlite_timestamp writes it in 1.5 µs, the type's processors in 2.4.
+        self.when: Callable[[datetime], Any] = sqlite_timestamp
+        if not self.sqlite:
+            updated_at = sessions_t.c.updated_at.type
+            process = updated_at.dialect_impl(dialect).bind_processor(dialect)
+            self.when = process or (lambda value: value)
 
     def _compile(self, statement: sa.ClauseElement) -> Prepared:
         compiled = statement.compile(dialect=self.engine.dialect)
         assert isinstance(compiled, SQLCompiler)
-        order = tuple(compiled.positiontup or ()) if compiled.positional else None
-        return str(compiled), order
+        if not compiled.positional:
+            return str(compiled), None
+        order = tuple(compiled.positiontup or ())
+        # The parameters in the statement's order, by one C call rather than a generator.
+        pick = itemgetter(*order)
+        return str(compiled), (pick if len(order) > 1 else lambda params: (pick(params),))
 
     @contextmanager
     def transaction(self) -> Iterator[Run]:
@@ -132,7 +141,7 @@ class _GatherSQL:
 
             def run(statement: Prepared, params: dict[str, Any]) -> Any:
                 sql, order = statement
-                cursor.execute(sql, params if order is None else tuple(params[n] for n in order))
+                cursor.execute(sql, params if order is None else order(params))
                 return cursor
 
             try:
