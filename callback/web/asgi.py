@@ -12,7 +12,6 @@ OpenAPI document is made from it.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +22,6 @@ from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from callback.web import forms
-
-log = logging.getLogger(__name__)
 
 TWIML_TYPE = b"text/xml; charset=utf-8"
 TEXT_TYPE = b"text/plain; charset=utf-8"
@@ -67,9 +64,6 @@ class Reply:
                        (b"content-type", self.content_type)]  # fmt: skip
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": self.body})
-
-
-Verifier = Callable[[str, str, forms.Form, str | None, str | None], Any]
 
 
 class Webhook:

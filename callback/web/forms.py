@@ -99,8 +99,8 @@ def parse_form(body: bytes) -> Form:
     """The urlencoded body as a ``Form``. Blank values are kept: Twilio signs them too.
 
     The pairs are ``parse_qsl(text, keep_blank_values=True)``'s (a test holds them equal),
-    in 3 µs rather than 10 for Twilio's fifteen fields: only values with ``+`` or ``%`` are
-    decoded, and that is where the time went.
+    with the Form built, in 3.7 µs rather than 14 for a gather's ten fields: only values with
+    ``+`` or ``%`` are decoded, and that is where the time went.
     """
     try:
         return Form(pairs(body.decode("utf-8"), MAX_FIELDS))

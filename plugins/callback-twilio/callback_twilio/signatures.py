@@ -148,7 +148,7 @@ def sign(
 
     The text signed is the URL, then each parameter's name and value, names sorted, and the
     values of a repeated name sorted without repeats. The library adds the strings one at a
-    time: 8 µs for Twilio's fifteen fields, against 3 µs joined. An algorithm other than
+    time: 8 µs for a gather's ten fields, against 3.7 µs joined. An algorithm other than
     Twilio's two goes to the library, which raises ValueError for one it does not know either.
     """
     algorithm = algorithm or HMAC_SHA1
