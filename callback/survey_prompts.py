@@ -9,7 +9,7 @@ from pathlib import Path
 from callback.dialing import Turn
 from callback.survey_format import PLACEHOLDERS, Kind, Question, Script, Text
 from callback.survey_input import InputError
-from callback.surveys import Event, SessionState, current_question
+from callback.surveys import Event, SessionState, current_question, finished
 
 __all__ = ["Choice", "Expect", "Prompt", "prompt", "to_turn"]
 
@@ -87,7 +87,6 @@ def prompt(
         language = script.languages[0]
     values = _placeholder_values(state, language)
     question = current_question(script, state)
-    final = question is None  # with a current question, None means the session is finished
     if question is None:
         closing = script.question(state.current) if state.current else None
         if closing is None or closing.kind is not Kind.SAY:
@@ -116,7 +115,7 @@ def prompt(
         expect=plan.expect,
         reprompt=reprompt,
         error=state.error if reprompt else None,
-        final=final,
+        final=finished(state),
         note=None if plan.note is None else plan.note.format_map(values),
         min=question.min,
         max=question.max,
