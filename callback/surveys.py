@@ -470,20 +470,12 @@ def ending(script: Script, answers: Mapping[str, Value | None]) -> Status:
     A screen-out outranks a refusal: whoever declines on a number that is not the applicant's
     has refused nothing on the applicant's behalf (the number is what is wrong).
     """
-    # What answers_given yields, read in one pass without its tuples: 6.5 µs became 3.2.
-    screened = refused = False
-    for question_id, value in answers.items():
-        if value is None:
-            continue
-        question = script.question(question_id)
-        option = question.chosen(value)
-        if option is not None:
-            screened = screened or option.correction in SCREEN_OUTS
-            refused = refused or option.refusal
-        screened = screened or question.correction in SCREEN_OUTS
-    if screened:
+    chosen = list(answers_given(script, answers))
+    if any(kind in SCREEN_OUTS for _, _, _, kind in chosen):
         return Status.SCREENED_OUT
-    if refused or not took_part(script, answers):
+    if any(option is not None and option.refusal for _, _, option, _ in chosen):
+        return Status.REFUSED
+    if not took_part(script, answers):
         return Status.REFUSED
     return Status.COMPLETE
 
