@@ -8,16 +8,20 @@ that fails (to begin, to commit, to roll back) leaves no connection out and none
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 from test_calls import NOW, dial, world
 
 from callback import plugins
-from callback.models import SurveySession, table
+from callback.models import SurveySession, sqlite_timestamp, table
 from callback.surveys import Context, SessionState, answer, start
 from callback.web.ivr import KeyedSessions, LiveStates, _GatherSQL, position
 
@@ -206,3 +210,12 @@ def test_a_transaction_that_cannot_begin_or_commit_leaves_nothing(
         run(SET, (7,))  # type: ignore[arg-type]
     assert x_of(flaky) == 7
     sql.close()
+
+
+# A day inside datetime's range either side, so that no zone's offset overflows it.
+@given(st.datetimes(datetime(1, 1, 2), datetime(9999, 12, 30), timezones=st.timezones()))
+def test_the_gathers_timestamp_is_what_the_columns_type_stores_on_sqlite(value: Any) -> None:
+    column = sessions_t.c.updated_at.type
+    dialect = sqlite.dialect()
+    bind = column.dialect_impl(dialect).bind_processor(dialect)
+    assert sqlite_timestamp(value) == bind(value)

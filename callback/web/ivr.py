@@ -105,7 +105,7 @@ class _GatherSQL:
         self.read = self._compile(_SESSION)
         self.save = self._compile(_SAVE)
         #: A datetime as the driver must receive it, as the column's type binds it. SQLite
-        #: stores text: sqlite_timestamp writes it in 1.5 µs, the type's processors in 2.4.
+        #: stores text: sqlite_timestamp writes it in 1 µs, the type's processors in 2.4.
         self.when: Callable[[datetime], Any] = sqlite_timestamp
         if not self.sqlite:
             updated_at = sessions_t.c.updated_at.type
