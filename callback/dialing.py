@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from callback.errors import CallbackError
+from callback.frozen import quick_init
 
 
 class EventKind(enum.StrEnum):
@@ -182,6 +183,7 @@ class Dialer(ABC):
         """Release connections and threads."""
 
 
+@quick_init
 @dataclass(frozen=True)
 class Turn:
     """What an interactive dialer must do next on a call: say or play a prompt, then listen.

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from callback.dialing import Turn
+from callback.frozen import quick_init
 from callback.survey_format import PLACEHOLDERS, Kind, Question, Script, Text
 from callback.survey_input import InputError
 from callback.surveys import Event, SessionState, current_question, finished
@@ -31,6 +32,7 @@ class Expect:
     timeout: int = 8  # seconds of silence before the dialer answers with no input
 
 
+@quick_init
 @dataclass(frozen=True)
 class Prompt:
     """What to say (or show) next, rendered for one channel and language."""

@@ -28,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from callback.errors import CallbackError
+from callback.frozen import quick_init
 from callback.survey_format import (
     END,
     PLACEHOLDERS,
@@ -118,6 +119,7 @@ class Context:
     area_code: str = "0571"
 
 
+@quick_init
 @dataclass(frozen=True)
 class SessionState:
     """Where a survey is: the question being asked, the answers so far, what just happened."""

@@ -31,6 +31,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from callback import plugins
 from callback.calls import GOODBYE
 from callback.dialing import Turn
+from callback.frozen import quick_init
 from callback.hotline_checks import HANG_UP, MachineChecks, is_machine_check
 from callback.models import (
     LIVE_ATTEMPT_STATES,
@@ -204,6 +205,7 @@ class _Transaction:
             self.connection.close()  # back to the pool (which rolls back what is open)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Step:
     """A turn and the position it was asked at ("" when no input is awaited)."""
