@@ -55,6 +55,8 @@ def test_repeated_names_keep_every_value_for_the_signature() -> None:
     form = forms.parse_form(b"Digits=1&CallSid=CA1&Digits=2")
     assert form["Digits"] == "2" and form.getall("Digits") == ["1", "2"]
     assert form.getall("CallSid") == ["CA1"]
+    single = forms.parse_form(b"Digits=1&CallSid=CA1")
+    assert form.repeated and not single.repeated and single.getall("Digits") == ["1"]
 
 
 def _read(messages: list[dict[str, Any]], content_type: str | None = forms.FORM_TYPE,

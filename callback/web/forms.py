@@ -37,10 +37,16 @@ class Form(dict[str, str]):
     AttributeError at each step: answering the first spares it two exceptions per field.
     """
 
+    #: Whether a name was sent more than once. When not, ``getall(name)`` is ``[form[name]]``
+    #: for every name, and Twilio's signature reads the form as a plain dict.
+    repeated = False
+    _all: dict[str, list[str]] = {}
+
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
         super().__init__(pairs)
-        self._all: dict[str, list[str]] = {}
         if len(self) < len(pairs):
+            self.repeated = True
+            self._all = {}
             for name, value in pairs:
                 self._all.setdefault(name, []).append(value)
 

@@ -155,15 +155,19 @@ def sign(
     digest = _DIGESTS.get(algorithm.upper())
     if digest is None:
         return str(RequestValidator(secret.decode()).compute_signature(url, params, algorithm))
-    # Flask's MultiDict and our Form answer getall, Django's QueryDict getlist.
+    # Flask's MultiDict and our Form answer getall, Django's QueryDict getlist. A mapping
+    # that says no name was repeated (callback's Form: ``repeated``) is read as a dict.
     every = getattr(params, "getall", None) or getattr(params, "getlist", None)
-    parts = [url]
-    for name in sorted(params):
-        values = every(name) if every is not None else [params[name]]
-        if len(values) == 1:
-            parts.append(name + values[0])
-        else:
-            parts.extend(name + value for value in sorted(set(values)))
+    if every is None or getattr(params, "repeated", True) is False:
+        parts = [url, *[name + params[name] for name in sorted(params)]]
+    else:
+        parts = [url]
+        for name in sorted(params):
+            values = every(name)
+            if len(values) == 1:
+                parts.append(name + values[0])
+            else:
+                parts.extend(name + value for value in sorted(set(values)))
     mac = _keyed(secret, digest).copy()
     mac.update("".join(parts).encode())
     return base64.b64encode(mac.digest()).decode()
