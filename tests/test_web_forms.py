@@ -107,3 +107,18 @@ def test_headers_give_the_first_value_of_each_name() -> None:
     assert forms.headers(scope, b"x-twilio-signature", b"content-type", b"other") == [
         "first", "a/b", None
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("raw", ["1", "7", "10", "2147483647"])
+def test_an_attempt_id_is_a_whole_number(raw: str) -> None:
+    assert forms.attempt_id(raw) == int(raw)
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "0", "01", "-1", "+1", " 1", "1 ", "1.0", "abc", "2147483648", "12345678901",
+            "١٢", "²", "1_000"],
+)  # fmt: skip
+def test_anything_else_is_a_400_naming_it(raw: str) -> None:
+    with pytest.raises(HTTPException) as refused:
+        forms.attempt_id(raw)
+    assert refused.value.status_code == 400 and repr(raw) in refused.value.detail

@@ -8,7 +8,6 @@ provider or proxy shows up in its request log as a sentence, not as a 500.
 from __future__ import annotations
 
 import functools
-import re
 from urllib.parse import unquote
 
 from starlette.exceptions import HTTPException
@@ -16,7 +15,6 @@ from starlette.types import Receive, Scope
 
 #: Twilio's webhook bodies are a few hundred bytes; anything near this is not Twilio.
 MAX_BODY_BYTES = 64 * 1024
-_ATTEMPT_ID = re.compile(r"[1-9][0-9]{0,9}")
 #: attempts.id is an INTEGER: PostgreSQL refuses larger values outright, as a server error.
 MAX_ATTEMPT_ID = 2**31 - 1
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -59,11 +57,15 @@ class Form(dict[str, str]):
 
 def attempt_id(raw: str) -> int:
     """The ``{attempt_id}`` of the path as an int, or 400 naming it."""
-    if not _ATTEMPT_ID.fullmatch(raw) or int(raw) > MAX_ATTEMPT_ID:
-        raise HTTPException(
-            400, f"attempt_id must be a whole number from 1 to {MAX_ATTEMPT_ID}, not {raw!r}"
-        )
-    return int(raw)
+    # ASCII digits without a leading zero, at most ten of them (a regular expression took
+    # three times as long).
+    if raw.isascii() and raw.isdigit() and raw[0] != "0" and len(raw) <= 10:
+        value = int(raw)
+        if value <= MAX_ATTEMPT_ID:
+            return value
+    raise HTTPException(
+        400, f"attempt_id must be a whole number from 1 to {MAX_ATTEMPT_ID}, not {raw!r}"
+    )
 
 
 def headers(scope: Scope, *names: bytes) -> list[str | None]:
