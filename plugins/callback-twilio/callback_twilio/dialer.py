@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 from urllib.parse import quote_plus
 
@@ -92,6 +93,10 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+#: ``quote_plus``, remembered: a script has a few dozen positions, quoted on every turn (1.4 µs).
+_quoted = lru_cache(maxsize=1024)(quote_plus)
 
 
 class TwilioDialer(Dialer):
@@ -286,7 +291,7 @@ class TwilioDialer(Dialer):
         """
         url = self.config.webhook_url("gather", attempt_id)
         if at:
-            url += "?at=" + quote_plus(at)  # as urlencode({"at": at}) writes it
+            url += "?at=" + _quoted(at)  # as urlencode({"at": at}) writes it
         return self.turns(turn, url)
 
     @property
