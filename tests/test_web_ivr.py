@@ -7,6 +7,7 @@ that fails (to begin, to commit, to roll back) leaves no connection out and none
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -21,11 +22,11 @@ from sqlalchemy.engine import Engine
 from test_calls import NOW, dial, world
 
 from callback import plugins
-from callback.models import SurveySession, sqlite_timestamp, table
+from callback.models import CallAttempt, SurveySession, sqlite_timestamp, table
 from callback.surveys import Context, SessionState, answer, start
-from callback.web.ivr import KeyedSessions, LiveStates, _GatherSQL, position
+from callback.web.ivr import GOODBYE_STEP, KeyedSessions, LiveStates, _GatherSQL, position
 
-sessions_t = table(SurveySession)
+sessions_t, attempts_t = table(SurveySession), table(CallAttempt)
 
 
 def session_row(engine: Engine, attempt: int) -> Any:
@@ -52,24 +53,25 @@ def states(n: int) -> list[SessionState]:
 def test_a_kept_state_is_given_only_for_the_text_it_was_saved_with() -> None:
     first, second = states(2)
     live = LiveStates()
-    live.save(7, second.to_json(), second)
+    live.save(7, 70, second.to_json(), second)
+    assert live.get(7) == (70, second.to_json(), second)
     assert live.state(7, second.to_json()) is second
     assert live.state(7, first.to_json()) is None  # the row holds another text now
-    assert live.state(8, second.to_json()) is None  # never another session's
+    assert live.state(8, second.to_json()) is None and live.get(8) is None  # never another's
 
 
 def test_the_least_recently_saved_and_the_finished_are_forgotten() -> None:
     one, two, three = states(3)
     live = LiveStates(limit=2)
-    live.save(1, one.to_json(), one)
-    live.save(2, two.to_json(), two)
-    live.save(1, two.to_json(), two)  # saved again: now the most recent
-    live.save(3, three.to_json(), three)
-    assert live.state(2, two.to_json()) is None
+    live.save(1, 10, one.to_json(), one)
+    live.save(2, 20, two.to_json(), two)
+    live.save(1, 10, two.to_json(), two)  # saved again: now the most recent
+    live.save(3, 30, three.to_json(), three)
+    assert live.get(2) is None
     assert live.state(1, two.to_json()) is two and live.state(3, three.to_json()) is three
     ended = SessionState.from_json(three.to_json().replace('"status":"active"', '"status":"ended"'))
-    live.save(3, ended.to_json(), ended)
-    assert live.state(3, ended.to_json()) is None and len(live) == 1
+    live.save(3, 30, ended.to_json(), ended)
+    assert live.get(3) is None and len(live) == 1
 
 
 def test_every_kept_state_is_what_its_row_reads_as(engine: Engine) -> None:
@@ -80,8 +82,9 @@ def test_every_kept_state_is_what_its_row_reads_as(engine: Engine) -> None:
     while step.at:
         step = sessions.reply(attempt, step.at, "1", None)
         session_id, text = session_row(engine, attempt)
-        if (state := sessions.live.state(session_id, text)) is not None:
-            assert state == SessionState.from_json(text)
+        if (live := sessions.live.get(attempt)) is not None:
+            assert live[:2] == (session_id, text)
+            assert live[2] == SessionState.from_json(text)
             kept += 1
     assert kept >= 3 and len(sessions.live) == 0  # the finished session is forgotten
 
@@ -103,6 +106,69 @@ def test_a_session_written_elsewhere_is_read_from_its_row(engine: Engine) -> Non
     _, after = session_row(engine, attempt)
     assert position(SessionState.from_json(after)) == second.at
     assert len(SessionState.from_json(after).answers) == 1
+
+
+def test_a_swap_never_writes_over_a_change_made_elsewhere(engine: Engine) -> None:
+    """The row is at the position this worker kept, but someone corrected the case's facts
+    in it: the key is applied to the row's state, not to the one kept."""
+    attempt = dial(engine, world(engine))
+    sessions = KeyedSessions(engine, clock=lambda: NOW)
+    step = sessions.reply(attempt, sessions.begin(attempt).at, "1", None)
+    session_id, text = session_row(engine, attempt)
+    corrected = dataclasses.replace(
+        SessionState.from_json(text), fields=(("item", "离婚登记"), ("unit", "区民政局"))
+    )
+    with engine.begin() as conn:
+        conn.execute(sa.update(sessions_t).where(sessions_t.c.id == session_id)
+                     .values(state=corrected.to_json()))  # fmt: skip
+    assert position(corrected) == step.at == position(sessions.live.get(attempt)[2])  # type: ignore[index]
+    sessions.reply(attempt, step.at, "1", None)
+    script = plugins.get_script("service-callback")
+    assert session_row(engine, attempt)[1] == answer(script, corrected, "1").to_json()
+
+
+@pytest.mark.parametrize("closed", ["attempt", "session"])
+def test_a_swap_writes_nothing_once_the_call_or_session_is_over(
+    engine: Engine, closed: str
+) -> None:
+    """The status callback ended the attempt (or the session was stopped) after this worker
+    kept the state: the next key is refused by the read, as it always was."""
+    attempt = dial(engine, world(engine))
+    sessions = KeyedSessions(engine, clock=lambda: NOW)
+    step = sessions.reply(attempt, sessions.begin(attempt).at, "1", None)
+    session_id, text = session_row(engine, attempt)
+    with engine.begin() as conn:
+        if closed == "attempt":
+            conn.execute(sa.update(attempts_t).where(attempts_t.c.id == attempt)
+                         .values(state="ended"))  # fmt: skip
+        else:
+            conn.execute(sa.update(sessions_t).where(sessions_t.c.id == session_id)
+                         .values(status="stopped"))  # fmt: skip
+    assert sessions.reply(attempt, step.at, "1", None) == GOODBYE_STEP
+    assert session_row(engine, attempt)[1] == text
+
+
+def test_a_kept_state_saves_three_statements_and_a_retry_still_writes_nothing(
+    engine: Engine,
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("counts SQLite's statements")
+    attempt = dial(engine, world(engine))
+    sessions = KeyedSessions(engine, clock=lambda: NOW, hold=True)
+    opened = sessions.begin(attempt)
+    statements: list[str] = []
+
+    sessions.reply(attempt, opened.at, "1", None)  # the first key reads the row: 4 statements
+    sessions._sql._held[0].driver_connection.set_trace_callback(statements.append)
+    second = sessions.reply(attempt, opened.at, "1", None)  # a retry of the first: read, no write
+    assert [s.split()[0] for s in statements] == ["BEGIN", "SELECT", "COMMIT"]
+    before = session_row(engine, attempt)[1]
+    statements.clear()
+    sessions._sql._held[0].driver_connection.set_trace_callback(statements.append)
+    third = sessions.reply(attempt, second.at, "1", None)
+    assert [s.split()[0] for s in statements] == ["UPDATE"]  # the swap, alone
+    assert third.at != second.at and session_row(engine, attempt)[1] != before
+    sessions.close()
 
 
 # -- _GatherSQL's transactions ------------------------------------------------------------------

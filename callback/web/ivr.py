@@ -75,6 +75,23 @@ _SAVE = (
     .where(sessions_t.c.id == sa.bindparam("session_id"))
     .values(state=sa.bindparam("state"), updated_at=sa.bindparam("now"))
 )
+#: The fast path's one statement: the next state, written only if the row still holds the
+#: state this worker saved and the session and its attempt still take input (LiveStates).
+_SWAP = (
+    sa.update(sessions_t)
+    .where(
+        sessions_t.c.id == sa.bindparam("session_id"),
+        sessions_t.c.state == sa.bindparam("saved"),
+        sessions_t.c.status == sa.literal_column(f"'{SessionStatus.ACTIVE.value}'"),
+        sa.exists().where(
+            attempts_t.c.id == sa.bindparam("attempt_id"),
+            attempts_t.c.state.in_(
+                [sa.literal_column(f"'{state.value}'") for state in sorted(LIVE_ATTEMPT_STATES)]
+            ),
+        ),
+    )
+    .values(state=sa.bindparam("state"), updated_at=sa.bindparam("now"))
+)
 _ATTEMPT_STATE = sa.select(attempts_t.c.state).where(attempts_t.c.id == sa.bindparam("attempt_id"))
 
 
@@ -105,6 +122,7 @@ class _GatherSQL:
         self.sqlite = dialect.name == "sqlite"
         self.read = self._compile(_SESSION)
         self.save = self._compile(_SAVE)
+        self._swap = self._compile(_SWAP)
         #: A datetime as the driver must receive it, as the column's type binds it. SQLite
         #: stores text: sqlite_timestamp writes it in 1 µs, the type's processors in 2.4.
         self.when: Callable[[datetime], Any] = sqlite_timestamp
@@ -127,6 +145,15 @@ class _GatherSQL:
         """``with sql.transaction() as run``: ``run(statement, params)`` inside one write
         transaction, committed when the block ends, rolled back when it raises."""
         return _Transaction(self)
+
+    def swap(self, params: dict[str, Any]) -> bool:
+        """Run ``_SWAP`` (its own transaction); True when it wrote the row.
+
+        On SQLite the statement is a transaction by itself (autocommit): no BEGIN, no COMMIT,
+        three statements fewer than a read and a write in a transaction.
+        """
+        with _Transaction(self, single=True) as run:
+            return bool(run(self._swap, params).rowcount == 1)
 
     def _checkout(self) -> tuple[Any, Any, bool]:
         """A connection and a cursor of it, and whether they are kept after the transaction."""
@@ -152,13 +179,17 @@ class _Transaction:
     """One transaction of ``_GatherSQL``: a class rather than a ``@contextmanager``
     generator, whose entering and leaving took 2 µs of every gather."""
 
-    __slots__ = ("sql", "connection", "cursor", "hold")
+    __slots__ = ("sql", "connection", "cursor", "hold", "autocommit")
 
-    def __init__(self, sql: _GatherSQL) -> None:
+    def __init__(self, sql: _GatherSQL, single: bool = False) -> None:
+        """``single``: the block runs one statement, which SQLite commits by itself."""
         self.sql = sql
+        self.autocommit = single and sql.sqlite
 
     def __enter__(self) -> Run:
         self.connection, self.cursor, self.hold = self.sql._checkout()
+        if self.autocommit:
+            return self.run
         if self.sql.sqlite:
             # callback.db puts pysqlite in autocommit mode: transactions are ours to open.
             try:
@@ -177,7 +208,9 @@ class _Transaction:
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         keep = False
         try:
-            if kind is None:
+            if self.autocommit:
+                keep = self.hold  # the statement committed, or failed and changed nothing
+            elif kind is None:
                 if self.sql.sqlite:
                     self.cursor.execute("COMMIT")
                 else:
@@ -226,36 +259,43 @@ def position(state: SessionState) -> str:
 
 
 class LiveStates:
-    """The state each live session was last saved with here, by session id, as text and read.
+    """What this worker last saved of each live call's session: its id, text and state.
 
-    Every gather reads the state back, and reading the JSON (``SessionState.from_json``) was
-    ~8 µs of a request. The text this worker saved at the previous key is usually still what
-    the row holds, and then the state it was made from is that row's state: ``state(session,
-    text)`` returns it only when ``text`` (what the row holds now) is exactly the text saved.
-    Anything else (another worker's write, an agent resuming the session, a restart) is
-    simply not found, and the text is read as ever. At most ``limit`` calls, the least
-    recently saved forgotten first; a finished session is forgotten at once. Never a cache
-    of texts shared between sessions: each session's first gather here reads its text.
+    A gather used to read the session (a transaction of four statements) and its JSON
+    (``SessionState.from_json``, ~8 µs) before it could apply a key. The row usually still
+    holds what this worker saved at the previous key, so ``KeyedSessions.reply`` applies the
+    key to the state kept here and writes the result with one statement that changes the row
+    only if it still holds exactly the text saved (and the session and its attempt still
+    take input): a compare-and-swap. If anything else wrote the session meanwhile (a
+    retry's first delivery, another worker, an agent resuming it), nothing is written and
+    the request takes the full read as ever. ``state`` serves that read too, for the exact
+    text only. At most ``limit`` calls, the least recently saved forgotten first; a finished
+    session is forgotten at once. Nothing is shared between sessions.
     """
 
     def __init__(self, limit: int = 1024) -> None:
         self.limit = limit
-        self._saved: dict[int, tuple[str, SessionState]] = {}
+        self._saved: dict[int, tuple[int, str, SessionState]] = {}
         self._lock = threading.Lock()  # for the eviction only: get and set are atomic
 
     def __len__(self) -> int:
         return len(self._saved)
 
-    def state(self, session_id: int, text: str) -> SessionState | None:
-        saved = self._saved.get(session_id)
-        return saved[1] if saved is not None and saved[0] == text else None
+    def get(self, attempt_id: int) -> tuple[int, str, SessionState] | None:
+        """(session id, text, state) as last saved for the attempt's session, or None."""
+        return self._saved.get(attempt_id)
 
-    def save(self, session_id: int, text: str, state: SessionState) -> None:
+    def state(self, attempt_id: int, text: str) -> SessionState | None:
+        """The state kept for the attempt, when ``text`` is exactly the text it was saved as."""
+        saved = self._saved.get(attempt_id)
+        return saved[2] if saved is not None and saved[1] == text else None
+
+    def save(self, attempt_id: int, session_id: int, text: str, state: SessionState) -> None:
         saved = self._saved
-        saved.pop(session_id, None)  # re-inserted last: the order is of saving
+        saved.pop(attempt_id, None)  # re-inserted last: the order is of saving
         if finished(state):
             return
-        saved[session_id] = (text, state)
+        saved[attempt_id] = (session_id, text, state)
         if len(saved) > self.limit:
             with self._lock:
                 while len(saved) > self.limit:
@@ -306,6 +346,20 @@ class KeyedSessions:
         input to whatever is asked now, as ``CallHandler.reply`` does.
         """
         when = self._sql.when(self.clock())
+        text = speech or digits
+        if at is not None and (live := self.live.get(attempt_id)) is not None:
+            session_id, saved, state = live
+            asked = position(state)
+            if asked and at == asked:
+                script: Script = plugins.get_script(state.script)
+                applied = answer(script, state, text)
+                stored = applied.to_json()
+                params = {"session_id": session_id, "saved": saved, "attempt_id": attempt_id,
+                          "state": stored, "now": when}  # fmt: skip
+                if self._sql.swap(params):
+                    self.live.save(attempt_id, session_id, stored, applied)
+                    return self._step(script, applied)
+            # Not what this worker saved last, or a position it has left: read the row.
         with self._sql.transaction() as run:
             row = run(self._sql.read, {"attempt_id": attempt_id}).fetchone()
             # (session id, script, state, status, attempt state, target, dialer)
@@ -313,7 +367,7 @@ class KeyedSessions:
             if row is None or machine:
                 moved = None
             else:
-                moved = self._apply(run, row, at, speech or digits, when)
+                moved = self._apply(run, attempt_id, row, at, text, when)
         # A hotline check by machine: detection has had its time; the call's end concludes
         # it. The read says so (one statement, even in a worker that never saw the call);
         # asked apart only for a check that has no session yet.
@@ -329,7 +383,7 @@ class KeyedSessions:
         return self._step(script, state)
 
     def _apply(
-        self, run: Run, row: Any, at: str | None, text: str, when: Any
+        self, run: Run, attempt_id: int, row: Any, at: str | None, text: str, when: Any
     ) -> tuple[Script, SessionState, str | None] | None:
         """Apply ``text`` to the session read as ``row`` when it is asked at ``at``.
 
@@ -340,7 +394,10 @@ class KeyedSessions:
         if attempt_state not in LIVE_ATTEMPT_STATES or status != SessionStatus.ACTIVE:
             return None
         script: Script = plugins.get_script(script_name)
-        state = self.live.state(session_id, saved) or SessionState.from_json(saved)
+        state = self.live.state(attempt_id, saved)
+        if state is None:
+            state = SessionState.from_json(saved)
+            self.live.save(attempt_id, session_id, saved, state)  # for the next key's swap
         here = position(state)
         if (at is not None and at != here) or not here:
             # A retry of a request already applied (or input after the last question): say
@@ -349,7 +406,7 @@ class KeyedSessions:
         applied = answer(script, state, text)
         stored = applied.to_json()
         run(self._sql.save, {"session_id": session_id, "state": stored, "now": when})
-        self.live.save(session_id, stored, applied)
+        self.live.save(attempt_id, session_id, stored, applied)
         return script, applied, None
 
     def _step(self, script: Script, state: SessionState) -> Step:
