@@ -155,18 +155,29 @@ def test_a_kept_state_saves_three_statements_and_a_retry_still_writes_nothing(
         pytest.skip("counts SQLite's statements")
     attempt = dial(engine, world(engine))
     sessions = KeyedSessions(engine, clock=lambda: NOW, hold=True)
-    opened = sessions.begin(attempt)
+    opened = sessions.begin(attempt)  # keeps what it opened: even the first key is swapped
     statements: list[str] = []
 
-    sessions.reply(attempt, opened.at, "1", None)  # the first key reads the row: 4 statements
-    sessions._sql._held[0].driver_connection.set_trace_callback(statements.append)
-    second = sessions.reply(attempt, opened.at, "1", None)  # a retry of the first: read, no write
-    assert [s.split()[0] for s in statements] == ["BEGIN", "SELECT", "COMMIT"]
+    def traced(at: str) -> tuple[Any, list[str]]:
+        """The reply to the key "1" at ``at``, and the first word of each statement it ran."""
+        connection = sessions._sql._held[0].driver_connection
+        statements.clear()
+        connection.set_trace_callback(statements.append)
+        try:
+            step = sessions.reply(attempt, at, "1", None)
+        finally:
+            connection.set_trace_callback(None)
+        return step, [s.split()[0] for s in statements]
+
+    with sessions._sql.transaction():  # a connection kept before the first key
+        pass
+    second, first_key = traced(opened.at)
+    assert first_key == ["UPDATE"]  # the swap, alone
+    again, retried = traced(opened.at)  # a retry of the first key: read, no write
+    assert retried == ["BEGIN", "SELECT", "COMMIT"] and again == second
     before = session_row(engine, attempt)[1]
-    statements.clear()
-    sessions._sql._held[0].driver_connection.set_trace_callback(statements.append)
-    third = sessions.reply(attempt, second.at, "1", None)
-    assert [s.split()[0] for s in statements] == ["UPDATE"]  # the swap, alone
+    third, next_key = traced(second.at)
+    assert next_key == ["UPDATE"]
     assert third.at != second.at and session_row(engine, attempt)[1] != before
     sessions.close()
 

@@ -337,6 +337,8 @@ class KeyedSessions:
         session = open_session(self.engine, attempt_id, "ivr", self.clock())
         if session.done:
             return GOODBYE_STEP
+        # What open_session wrote (or what a retry reads back): the first key can be swapped.
+        self.live.save(attempt_id, session.id, session.state.to_json(), session.state)
         return self._step(session.script, session.state)
 
     def reply(self, attempt_id: int, at: str | None, digits: str, speech: str | None) -> Step:
