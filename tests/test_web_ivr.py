@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
@@ -291,6 +291,8 @@ def test_a_transaction_that_cannot_begin_or_commit_leaves_nothing(
 
 # A day inside datetime's range either side, so that no zone's offset overflows it.
 @given(st.datetimes(datetime(1, 1, 2), datetime(9999, 12, 30), timezones=st.timezones()))
+@example(datetime(2026, 6, 10, 2, 0, tzinfo=UTC))  # the clock's own zone, taken as it is
+@example(datetime(2026, 6, 10, 10, 0, 0, 1, tzinfo=timezone(timedelta(hours=8))))
 def test_the_gathers_timestamp_is_what_the_columns_type_stores_on_sqlite(value: Any) -> None:
     column = sessions_t.c.updated_at.type
     dialect = sqlite.dialect()

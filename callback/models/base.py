@@ -51,7 +51,9 @@ def sqlite_timestamp(value: datetime) -> str:
     ``isoformat`` less its "+00:00": 1 µs, where ``strftime`` took 2.4 (and wrote a year
     before 1000 with fewer than the four digits SQLAlchemy writes).
     """
-    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+    if value.tzinfo is not UTC:  # astimezone would copy even a UTC time
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 def utcnow() -> datetime:
