@@ -122,3 +122,11 @@ def test_anything_else_is_a_400_naming_it(raw: str) -> None:
     with pytest.raises(HTTPException) as refused:
         forms.attempt_id(raw)
     assert refused.value.status_code == 400 and repr(raw) in refused.value.detail
+
+
+def test_a_query_read_once_is_shared_and_cannot_be_changed() -> None:
+    scope = {"query_string": b"at=trips.0"}
+    first, again = forms.query(scope), forms.query(dict(scope))
+    assert first is again and first == {"at": "trips.0"}
+    with pytest.raises(TypeError):
+        first["at"] = "case.0"  # type: ignore[index]

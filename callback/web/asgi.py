@@ -43,7 +43,7 @@ class Incoming:
     form: forms.Form
     scope: Scope
 
-    def query(self) -> dict[str, str]:
+    def query(self) -> Mapping[str, str]:
         """The URL's query parameters."""
         return forms.query(self.scope)
 
