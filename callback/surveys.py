@@ -19,6 +19,7 @@ raw input as an answer in ``callback.survey_input``.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -153,8 +154,8 @@ class SessionState:
         ``_quote`` or ``_json`` raise, and then ``json.dumps`` writes it (or refuses) as ever.
         """
         try:
-            answers = ",".join([f"[{_quote(q)},{_json(v)}]" for q, v in self.answers])
-            fields = ",".join([f"[{_quote(k)},{_quote(v)}]" for k, v in self.fields])
+            answers = ",".join([_answer_json(q, v) for q, v in self.answers])
+            fields = _fields_json(self.fields)
             return (
                 f'{{"format":{_STATE_FORMAT},"script":{_quote(self.script)},'
                 f'"version":{_quote(self.version)},"current":{_json(self.current)},'
@@ -255,6 +256,20 @@ def _load(text: str) -> Any:
             if end == len(text):
                 return data
     return json.loads(text)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _answer_json(question: str, value: Value | None) -> str:
+    """An answer as ``to_json`` writes it, remembered: a script's answers are mostly a few
+    keys' values, written again on every later key of every call. ``typed``, so that 1 and
+    True (equal, and equally hashed) are two answers, as they are two JSON texts."""
+    return f"[{_quote(question)},{_json(value)}]"
+
+
+@functools.lru_cache(maxsize=1024)
+def _fields_json(fields: tuple[tuple[str, str], ...]) -> str:
+    """A session's fields as ``to_json`` writes them: once per session, not on every key."""
+    return ",".join([f"[{_quote(k)},{_quote(v)}]" for k, v in fields])
 
 
 def _json(value: Any) -> str:

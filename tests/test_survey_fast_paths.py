@@ -383,6 +383,12 @@ def test_every_question_of_a_state_made_by_hand_prompts_as_before(script: Script
         {"answers": (("q", 1.5),)},  # a float: written by json.dumps, not by hand
         {"answers": (("q", [1, "2"]),)},
         {"answers": (("q", 2**70), ("r", -1), ("s", False), ("t", None))},
+        # Equal values of other types, one after another: each is written as its own type.
+        {"answers": (("q", 1),)},
+        {"answers": (("q", True),)},
+        {"answers": (("q", 1.0),)},
+        {"fields": (("date", 1),)},
+        {"fields": (("date", True),)},
         {"answers": (("q", "v", "extra"),)},
         {"fields": (("date", 20240304),)},
         {"attempts": True},
