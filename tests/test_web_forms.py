@@ -101,9 +101,10 @@ def test_a_client_gone_before_its_body_came_is_no_one_to_answer() -> None:
                {"type": "http.disconnect"}])  # fmt: skip
 
 
-def test_headers_give_the_first_value_of_each_name() -> None:
-    scope = {"headers": [(b"x-twilio-signature", b"first"), (b"content-type", b"a/b"),
-                         (b"x-twilio-signature", b"second")]}  # fmt: skip
+@pytest.mark.parametrize("kind", [list, tuple, iter])
+def test_headers_give_the_first_value_of_each_name(kind: Any) -> None:
+    scope = {"headers": kind([(b"x-twilio-signature", b"first"), (b"content-type", b"a/b"),
+                              [b"x-twilio-signature", b"second"]])}  # fmt: skip
     assert forms.headers(scope, b"x-twilio-signature", b"content-type", b"other") == [
         "first", "a/b", None
     ]  # fmt: skip

@@ -40,15 +40,15 @@ class Form(dict[str, str]):
     #: Whether a name was sent more than once. When not, ``getall(name)`` is ``[form[name]]``
     #: for every name, and Twilio's signature reads the form as a plain dict.
     repeated = False
-    _all: dict[str, list[str]] = {}
+    _all: Mapping[str, list[str]] = MappingProxyType({})
 
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
         super().__init__(pairs)
         if len(self) < len(pairs):
-            self.repeated = True
-            self._all = {}
+            every: dict[str, list[str]] = {}
             for name, value in pairs:
-                self._all.setdefault(name, []).append(value)
+                every.setdefault(name, []).append(value)
+            self.repeated, self._all = True, every
 
     def getall(self, name: str) -> list[str]:
         """Every value sent for ``name``, in order (KeyError when none was)."""
@@ -74,7 +74,8 @@ def headers(scope: Scope, *names: bytes) -> list[str | None]:
     """The first value of each of ``names`` (lower case) among the request's headers."""
     # A dict of them all, built backwards so that the first of a repeated name wins: one C
     # call, where a loop asking after each header took 1 µs more.
-    found = dict(reversed(scope["headers"]))
+    raw = scope["headers"]  # a list from every server we know; ASGI only says iterable
+    found = dict(reversed(raw if isinstance(raw, list | tuple) else list(raw)))
     return [None if (value := found.get(name)) is None else value.decode("latin-1")
             for name in names]  # fmt: skip
 
