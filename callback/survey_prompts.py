@@ -90,7 +90,7 @@ def prompt(
     language = language or state.language
     if language not in script.languages:
         language = script.languages[0]
-    values = _placeholder_values(state, language)
+    values = _placeholder_values(state.fields, language)
     question = current_question(script, state)
     if question is None:
         closing = script.question(state.current) if state.current else None
@@ -174,14 +174,10 @@ def _make_plan(script: Script, question: Question, language: str, ivr: bool) -> 
     )
 
 
-def _placeholder_values(state: SessionState, language: str) -> Mapping[str, str]:
-    """The values of the placeholders for the session's case, read-only."""
-    return _values(state.fields, language)
-
-
 @lru_cache(maxsize=1024)
-def _values(fields: tuple[tuple[str, str], ...], language: str) -> Mapping[str, str]:
-    """Worked out once for a session's fields, not on every prompt of it (1.5 µs)."""
+def _placeholder_values(fields: tuple[tuple[str, str], ...], language: str) -> Mapping[str, str]:
+    """The placeholders' values for a session's fields, read-only: worked out once for a
+    session, not on every prompt of it (1.5 µs)."""
     values = _BLANKS.copy()  # 50 ns; dict.fromkeys(PLACEHOLDERS, "") took 180
     for name, value in fields:
         if name in PLACEHOLDERS:

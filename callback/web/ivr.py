@@ -75,22 +75,17 @@ _SAVE = (
     .where(sessions_t.c.id == sa.bindparam("session_id"))
     .values(state=sa.bindparam("state"), updated_at=sa.bindparam("now"))
 )
-#: The fast path's one statement: the next state, written only if the row still holds the
-#: state this worker saved and the session and its attempt still take input (LiveStates).
-_SWAP = (
-    sa.update(sessions_t)
-    .where(
-        sessions_t.c.id == sa.bindparam("session_id"),
-        sessions_t.c.state == sa.bindparam("saved"),
-        sessions_t.c.status == sa.literal_column(f"'{SessionStatus.ACTIVE.value}'"),
-        sa.exists().where(
-            attempts_t.c.id == sa.bindparam("attempt_id"),
-            attempts_t.c.state.in_(
-                [sa.literal_column(f"'{state.value}'") for state in sorted(LIVE_ATTEMPT_STATES)]
-            ),
+#: The fast path's one statement: _SAVE, only if the row still holds the state this worker
+#: saved and the session and its attempt still take input (LiveStates).
+_SWAP = _SAVE.where(
+    sessions_t.c.state == sa.bindparam("saved"),
+    sessions_t.c.status == sa.literal_column(f"'{SessionStatus.ACTIVE.value}'"),
+    sa.exists().where(
+        attempts_t.c.id == sa.bindparam("attempt_id"),
+        attempts_t.c.state.in_(
+            [sa.literal_column(f"'{state.value}'") for state in sorted(LIVE_ATTEMPT_STATES)]
         ),
-    )
-    .values(state=sa.bindparam("state"), updated_at=sa.bindparam("now"))
+    ),
 )
 _ATTEMPT_STATE = sa.select(attempts_t.c.state).where(attempts_t.c.id == sa.bindparam("attempt_id"))
 
